@@ -1,0 +1,192 @@
+// backplane/broker/memory.hpp - an in-process bus shared by several hubs.
+//
+// Several hubs in one process, each with its own `broker::memory` on one
+// `memory_bus`, behave as several instances on one Redis: a publish reaches
+// every endpoint subscribed to the channel (the publisher's own included),
+// asynchronously, on each endpoint's own executor. Tests and single-process
+// users run several "instances" this way.
+//
+// Broker requirements, as the hub uses them (both sides of the contract):
+// - the hub calls `set_message_handler(h)` once, before anything else;
+// - the hub calls `subscribe(channel)` once per channel until it calls
+//   `unsubscribe(channel)`, and never unsubscribes what it did not subscribe;
+// - the broker calls `h(channel, id, data)` once per message published on a
+//   subscribed channel, on the hub's executor, never from inside `publish`,
+//   `subscribe` or `unsubscribe`; `id` is the broker's id for the message, or
+//   empty where the broker has none (this one has none);
+// - `publish(channel, data, done)` copies what it needs before it returns and
+//   calls `done(ec)` once, later, on the hub's executor, if `done` is set.
+// All calls are made on the hub's executor.
+#ifndef BACKPLANE_BROKER_MEMORY_HPP
+#define BACKPLANE_BROKER_MEMORY_HPP
+
+#include <backplane/detail/traits.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/post.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace backplane::broker {
+
+namespace detail {
+
+// One endpoint's state, shared with the deliveries posted to it so that an
+// endpoint destroyed while deliveries are queued is never touched by them.
+struct memory_endpoint {
+    explicit memory_endpoint(asio::any_io_executor ex) : executor(std::move(ex)) {}
+
+    asio::any_io_executor executor;
+    backplane::detail::message_handler handler; // empty once the endpoint is gone
+    std::uint64_t received = 0;
+};
+
+// One published message: one allocation, shared by every endpoint it reaches.
+struct memory_message {
+    std::string channel;
+    std::string data;
+};
+
+} // namespace detail
+
+/// The bus: a channel registry shared by the endpoints. Thread-safe, so that
+/// hubs running on different threads can share it.
+class memory_bus {
+public:
+    memory_bus() = default;
+    memory_bus(const memory_bus&) = delete;
+    memory_bus& operator=(const memory_bus&) = delete;
+
+    /// How many endpoints are subscribed to `channel` now.
+    std::size_t subscribers(std::string_view channel) const
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto it = channels_.find(std::string(channel));
+        return it == channels_.end() ? 0 : it->second.size();
+    }
+
+    /// How many channels have at least one subscriber now.
+    std::size_t channels() const
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return channels_.size();
+    }
+
+private:
+    friend class memory;
+    using endpoint_ptr = std::shared_ptr<detail::memory_endpoint>;
+
+    void subscribe(std::string_view channel, const endpoint_ptr& ep)
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        channels_[std::string(channel)].push_back(ep);
+    }
+
+    void unsubscribe(std::string_view channel, const endpoint_ptr& ep)
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto it = channels_.find(std::string(channel));
+        if (it == channels_.end())
+            return;
+        auto& eps = it->second;
+        eps.erase(std::remove(eps.begin(), eps.end(), ep), eps.end());
+        if (eps.empty())
+            channels_.erase(it);
+    }
+
+    void publish(std::string_view channel, std::string_view data)
+    {
+        auto msg = std::make_shared<const detail::memory_message>(
+            detail::memory_message{std::string(channel), std::string(data)});
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto it = channels_.find(msg->channel);
+        if (it == channels_.end())
+            return;
+        for (const auto& ep : it->second)
+            asio::post(ep->executor, [ep, msg] {
+                if (!ep->handler)
+                    return;
+                ++ep->received;
+                ep->handler(msg->channel, {}, msg->data);
+            });
+    }
+
+    mutable std::mutex mutex_;
+    std::unordered_map<std::string, std::vector<endpoint_ptr>> channels_;
+};
+
+/// One hub's endpoint on a memory_bus. Use it on its executor only.
+class memory {
+public:
+    /// @param bus must outlive the endpoint.
+    /// @param ex the executor of the hub that owns this endpoint.
+    memory(memory_bus& bus, asio::any_io_executor ex)
+        : bus_(&bus), state_(std::make_shared<detail::memory_endpoint>(std::move(ex)))
+    {
+    }
+
+    memory(memory&&) noexcept = default;
+    memory& operator=(memory&&) = delete;
+
+    ~memory()
+    {
+        if (!state_)
+            return; // moved from
+        state_->handler = nullptr;
+        for (const auto& ch : channels_)
+            bus_->unsubscribe(ch, state_);
+    }
+
+    asio::any_io_executor get_executor() const { return state_->executor; }
+
+    void set_message_handler(backplane::detail::message_handler h) { state_->handler = std::move(h); }
+
+    void subscribe(std::string_view channel)
+    {
+        if (channels_.emplace(channel).second)
+            bus_->subscribe(channel, state_);
+    }
+
+    void unsubscribe(std::string_view channel)
+    {
+        if (channels_.erase(std::string(channel)))
+            bus_->unsubscribe(channel, state_);
+    }
+
+    void publish(std::string_view channel, std::string_view data,
+                 backplane::detail::publish_handler done = {})
+    {
+        ++published_;
+        bus_->publish(channel, data);
+        if (done)
+            asio::post(state_->executor, [done = std::move(done)] { done({}); });
+    }
+
+    /// Whether this endpoint is subscribed to `channel`.
+    bool subscribed(std::string_view channel) const { return channels_.count(std::string(channel)) != 0; }
+    /// How many channels this endpoint is subscribed to.
+    std::size_t channel_count() const noexcept { return channels_.size(); }
+    /// Messages published through this endpoint.
+    std::uint64_t published() const noexcept { return published_; }
+    /// Messages delivered to this endpoint's handler.
+    std::uint64_t received() const noexcept { return state_->received; }
+
+private:
+    memory_bus* bus_;
+    std::shared_ptr<detail::memory_endpoint> state_;
+    std::unordered_set<std::string> channels_;
+    std::uint64_t published_ = 0;
+};
+
+} // namespace backplane::broker
+
+#endif

@@ -1,0 +1,84 @@
+// backplane/error.hpp - the library's error codes.
+//
+// Expected failures (a bad name, a malformed envelope, Redis being down) are
+// reported as std::error_code values of the backplane category; exceptions are
+// kept for programmer errors at setup, such as invalid options.
+#ifndef BACKPLANE_ERROR_HPP
+#define BACKPLANE_ERROR_HPP
+
+#include <string>
+#include <system_error>
+
+namespace backplane {
+
+/// Error conditions raised by the hub, the envelope codec and the brokers.
+enum class error {
+    /// A room or user name is empty, too long, or has a forbidden character.
+    invalid_name = 1,
+    /// The connection id is not (or no longer) registered with this hub.
+    unknown_connection,
+    /// The payload is larger than hub_options::max_payload.
+    payload_too_large,
+    /// An envelope was truncated or its fields are inconsistent.
+    malformed_envelope,
+    /// An envelope was written by an incompatible version of the format.
+    unsupported_envelope_version,
+    /// The broker is not connected and cannot accept the operation now.
+    not_connected,
+    /// The broker's bounded queue of pending commands is full.
+    queue_full,
+    /// The server answered with an error reply.
+    server_error,
+    /// The server's reply could not be parsed.
+    protocol_error,
+    /// The operation was abandoned because its owner shut down.
+    operation_aborted,
+    /// The operation did not complete within its deadline.
+    timeout,
+};
+
+namespace detail {
+
+class error_category final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "backplane"; }
+
+    std::string message(int ev) const override
+    {
+        switch (static_cast<error>(ev)) {
+        case error::invalid_name: return "invalid room or user name";
+        case error::unknown_connection: return "unknown connection";
+        case error::payload_too_large: return "payload too large";
+        case error::malformed_envelope: return "malformed envelope";
+        case error::unsupported_envelope_version: return "unsupported envelope version";
+        case error::not_connected: return "broker not connected";
+        case error::queue_full: return "broker queue full";
+        case error::server_error: return "server replied with an error";
+        case error::protocol_error: return "protocol error";
+        case error::operation_aborted: return "operation aborted";
+        case error::timeout: return "operation timed out";
+        }
+        return "unknown backplane error";
+    }
+};
+
+} // namespace detail
+
+/// The category of backplane::error values.
+inline const std::error_category& error_category() noexcept
+{
+    static const detail::error_category category;
+    return category;
+}
+
+inline std::error_code make_error_code(error e) noexcept
+{
+    return {static_cast<int>(e), error_category()};
+}
+
+} // namespace backplane
+
+template <>
+struct std::is_error_code_enum<backplane::error> : std::true_type {};
+
+#endif

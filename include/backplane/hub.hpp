@@ -1,0 +1,357 @@
+// backplane/hub.hpp - the fan-out core.
+//
+// One `basic_hub` per instance. It keeps the local registry (connection ->
+// user, rooms), subscribes the broker to exactly the channels its local
+// connections need, publishes what they send, and delivers what the broker
+// brings to the local connections it targets.
+//
+// Channel tiers (names configurable in hub_options):
+//   chat:global          every hub, from construction
+//   chat:room:{room}     a hub with at least one local member of {room}
+//   notif:user:{user}    a hub with at least one local connection of {user}
+// Subscriptions follow reference counts: a room's channel is subscribed when
+// its first local member joins and unsubscribed when the last one leaves or
+// disconnects, so the broker never sees a subscribe twice.
+//
+// Every message goes through the broker, the publisher's own hub included:
+// all hubs see one order per channel, and a broker that assigns ids (streams)
+// has assigned one before any client sees the message.
+//
+// Delivery is the hot path: a message becomes one transport frame, and that
+// same frame is handed to every target; there is no copy and no allocation
+// per recipient.
+//
+// Thread safety: none. Call every member on the hub's executor, the one the
+// broker delivers on.
+#ifndef BACKPLANE_HUB_HPP
+#define BACKPLANE_HUB_HPP
+
+#include <backplane/detail/registry.hpp>
+#include <backplane/detail/traits.hpp>
+#include <backplane/envelope.hpp>
+#include <backplane/error.hpp>
+#include <backplane/names.hpp>
+#include <backplane/send_status.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace backplane {
+
+/// Identifies a connection on the hub that opened it; never 0.
+using connection_id = std::uint64_t;
+
+/// "No connection": the default for the `exclude` arguments.
+inline constexpr connection_id no_connection = 0;
+
+/// How room messages travel between hubs.
+enum class room_routing {
+    /// One channel per room, subscribed only by hubs with a local member.
+    per_room_channel,
+    /// Every room message on the global channel, filtered by each hub: every
+    /// hub receives every message. Simple, and costly with many rooms.
+    global_channel,
+};
+
+/// Settings of a hub. The defaults are the seed design's.
+struct hub_options {
+    /// This instance's id, carried in every envelope it publishes. It must be
+    /// unique among the hubs sharing a broker and a valid name; empty: a
+    /// random one is chosen.
+    std::string instance_id;
+    /// The channel every hub subscribes to.
+    std::string global_channel = "chat:global";
+    /// A room's channel; "{room}" is replaced by the room's name.
+    std::string room_channel = "chat:room:{room}";
+    /// A user's channel; "{user}" is replaced by the user's name.
+    std::string user_channel = "notif:user:{user}";
+    /// How room messages travel.
+    room_routing rooms = room_routing::per_room_channel;
+    /// Longest room or user name accepted, in bytes.
+    std::size_t max_name_length = default_max_name_length;
+    /// Largest payload accepted by the send functions, in bytes.
+    std::size_t max_payload = 1024 * 1024;
+};
+
+/// Counters of one hub, for metrics. They only grow.
+struct hub_stats {
+    std::uint64_t published = 0;          ///< messages handed to the broker
+    std::uint64_t received = 0;           ///< well-formed messages from the broker
+    std::uint64_t deliveries = 0;         ///< frames accepted by the transport
+    std::uint64_t backpressure = 0;       ///< of those, accepted above the mark
+    std::uint64_t dropped_connections = 0; ///< connections removed after a failed send
+    std::uint64_t malformed = 0;          ///< messages whose envelope was rejected
+    std::uint64_t unrouted = 0;           ///< messages with no local target
+};
+
+/// The fan-out core.
+/// @tparam Transport sends frames to connections; see transport/memory.hpp.
+/// @tparam Broker carries messages between hubs; see broker/memory.hpp.
+template <class Transport, class Broker>
+class basic_hub {
+    static_assert(detail::is_transport<Transport>::value,
+                  "Transport needs connection_handle, frame, make_frame(string_view) -> frame "
+                  "and send(const connection_handle&, const frame&) -> send_status");
+    static_assert(detail::is_broker<Broker>::value,
+                  "Broker needs set_message_handler(message_handler), subscribe(string_view), "
+                  "unsubscribe(string_view) and publish(string_view, string_view, publish_handler)");
+
+public:
+    using transport_type = Transport;
+    using broker_type = Broker;
+    using connection_handle = typename Transport::connection_handle;
+    using frame = typename Transport::frame;
+
+    /// Takes the policies, and subscribes the global channel.
+    /// @throws std::invalid_argument if a channel pattern lacks its
+    /// placeholder or the instance id is not a valid name.
+    basic_hub(Transport transport, Broker broker, hub_options options = {})
+        : transport_(std::move(transport)),
+          broker_(std::move(broker)),
+          options_(std::move(options)),
+          room_channel_(options_.room_channel, "{room}"),
+          user_channel_(options_.user_channel, "{user}")
+    {
+        if (options_.instance_id.empty())
+            options_.instance_id = random_instance_id();
+        if (validate_name(options_.instance_id, options_.max_name_length))
+            throw std::invalid_argument("backplane: invalid instance id: " + options_.instance_id);
+        broker_.set_message_handler(
+            [this](std::string_view channel, std::string_view id, std::string_view data) {
+                on_message(channel, id, data);
+            });
+        broker_.subscribe(options_.global_channel);
+    }
+
+    // The broker's handler refers to this object.
+    basic_hub(const basic_hub&) = delete;
+    basic_hub& operator=(const basic_hub&) = delete;
+
+    ~basic_hub() { broker_.set_message_handler(nullptr); }
+
+    /// Registers a connection of `user`; subscribes the user's channel if it
+    /// is the user's first local connection.
+    /// @returns the new connection's id, or no_connection with `ec` set to
+    /// error::invalid_name.
+    connection_id open(connection_handle handle, std::string_view user, std::error_code& ec)
+    {
+        if ((ec = validate_name(user, options_.max_name_length)))
+            return no_connection;
+        auto [id, created] = registry_.open(std::move(handle), user);
+        if (created)
+            broker_.subscribe(user_channel_.name(user));
+        return id;
+    }
+
+    /// Forgets a connection: leaves its rooms and drops its user's channel if
+    /// it was the last. Closing an unknown or already closed id does nothing.
+    void close(connection_id id)
+    {
+        registry_.close(id, [this](detail::list_kind kind, std::string_view name) {
+            unsubscribe(kind, name);
+        });
+    }
+
+    /// Adds a connection to a room; subscribes the room's channel if it is
+    /// the room's first local member. Joining twice is not an error.
+    std::error_code join(connection_id id, std::string_view room)
+    {
+        if (auto ec = validate_name(room, options_.max_name_length))
+            return ec;
+        auto result = registry_.join(id, room);
+        if (result == detail::join_result::unknown)
+            return error::unknown_connection;
+        if (result == detail::join_result::created && routes_rooms_by_channel())
+            broker_.subscribe(room_channel_.name(room));
+        return {};
+    }
+
+    /// Removes a connection from a room; unsubscribes the room's channel if
+    /// it was the last local member. Leaving a room not joined is not an error.
+    std::error_code leave(connection_id id, std::string_view room)
+    {
+        if (auto ec = validate_name(room, options_.max_name_length))
+            return ec;
+        if (!registry_.contains(id))
+            return error::unknown_connection;
+        if (registry_.leave(id, room))
+            unsubscribe(detail::list_kind::room, room);
+        return {};
+    }
+
+    /// Sends `payload` to every connection on every hub, but `exclude`.
+    std::error_code broadcast(std::string_view payload, connection_id exclude = no_connection)
+    {
+        return publish(options_.global_channel, message_kind::broadcast, {}, payload, exclude);
+    }
+
+    /// Sends `payload` to every member of `room` on every hub, but `exclude`.
+    std::error_code send_to_room(std::string_view room, std::string_view payload,
+                                 connection_id exclude = no_connection)
+    {
+        if (auto ec = validate_name(room, options_.max_name_length))
+            return ec;
+        const std::string_view channel =
+            routes_rooms_by_channel() ? room_channel_.name(room) : options_.global_channel;
+        return publish(channel, message_kind::room, room, payload, exclude);
+    }
+
+    /// Sends `payload` to every connection of `user` on every hub, but `exclude`.
+    std::error_code send_to_user(std::string_view user, std::string_view payload,
+                                 connection_id exclude = no_connection)
+    {
+        if (auto ec = validate_name(user, options_.max_name_length))
+            return ec;
+        return publish(user_channel_.name(user), message_kind::user, user, payload, exclude);
+    }
+
+    /// Local connections.
+    std::size_t connection_count() const noexcept { return registry_.connection_count(); }
+    /// Whether `id` is an open connection of this hub.
+    bool contains(connection_id id) const noexcept { return registry_.contains(id); }
+    /// The user of a connection; empty for an unknown id.
+    std::string_view user_of(connection_id id) const noexcept { return registry_.user_of(id); }
+    /// Local members of `room`.
+    std::size_t room_size(std::string_view room) const { return registry_.room_size(room); }
+    /// Local connections of `user`.
+    std::size_t user_connections(std::string_view user) const { return registry_.user_size(user); }
+    /// Rooms with at least one local member.
+    std::size_t room_count() const noexcept { return registry_.room_count(); }
+
+    const hub_stats& stats() const noexcept { return stats_; }
+    const hub_options& options() const noexcept { return options_; }
+    const std::string& instance_id() const noexcept { return options_.instance_id; }
+    Transport& transport() noexcept { return transport_; }
+    Broker& broker() noexcept { return broker_; }
+
+private:
+    // "prefix{placeholder}suffix", split once so that naming a channel is an
+    // append into a reused buffer.
+    class channel_pattern {
+    public:
+        channel_pattern(const std::string& pattern, std::string_view placeholder)
+        {
+            auto at = pattern.find(placeholder);
+            if (at == std::string::npos)
+                throw std::invalid_argument("backplane: channel pattern '" + pattern
+                                            + "' lacks " + std::string(placeholder));
+            prefix_ = pattern.substr(0, at);
+            suffix_ = pattern.substr(at + placeholder.size());
+        }
+
+        // The view is valid until the next call.
+        std::string_view name(std::string_view value)
+        {
+            buffer_.assign(prefix_).append(value).append(suffix_);
+            return buffer_;
+        }
+
+    private:
+        std::string prefix_, suffix_, buffer_;
+    };
+
+    bool routes_rooms_by_channel() const noexcept
+    {
+        return options_.rooms == room_routing::per_room_channel;
+    }
+
+    // Called when the last local member of a room, or connection of a user, is gone.
+    void unsubscribe(detail::list_kind kind, std::string_view name)
+    {
+        if (kind == detail::list_kind::user)
+            broker_.unsubscribe(user_channel_.name(name));
+        else if (routes_rooms_by_channel())
+            broker_.unsubscribe(room_channel_.name(name));
+    }
+
+    std::error_code publish(std::string_view channel, message_kind kind, std::string_view target,
+                            std::string_view payload, connection_id exclude)
+    {
+        if (payload.size() > options_.max_payload)
+            return error::payload_too_large;
+        encoded_.clear();
+        encode(envelope{kind, options_.instance_id, target, exclude, ++sequence_, payload}, encoded_);
+        ++stats_.published;
+        broker_.publish(channel, encoded_, nullptr);
+        return {};
+    }
+
+    void on_message(std::string_view /*channel*/, std::string_view /*id*/, std::string_view data)
+    {
+        envelope e;
+        if (decode(data, e)) {
+            ++stats_.malformed;
+            return;
+        }
+        ++stats_.received;
+        const std::vector<detail::slot_index>* targets = nullptr;
+        switch (e.kind) {
+        case message_kind::broadcast: targets = &registry_.all(); break;
+        case message_kind::room: targets = registry_.room(e.target); break;
+        case message_kind::user: targets = registry_.user(e.target); break;
+        }
+        if (!targets || targets->empty()) {
+            ++stats_.unrouted;
+            return;
+        }
+        const connection_id skip = e.origin == options_.instance_id ? e.exclude : no_connection;
+        deliver(*targets, transport_.make_frame(e.payload), skip);
+    }
+
+    // The fast path: one frame, every target, nothing allocated per target.
+    void deliver(const std::vector<detail::slot_index>& targets, const frame& f, connection_id skip)
+    {
+        std::uint64_t delivered = 0, pressured = 0;
+        for (const auto index : targets) {
+            const auto& s = registry_.slot_at(index);
+            if (s.id == skip)
+                continue;
+            switch (transport_.send(s.handle, f)) {
+            case send_status::ok: ++delivered; break;
+            case send_status::backpressure: ++delivered; ++pressured; break;
+            case send_status::dropped: dead_.push_back(s.id); break;
+            }
+        }
+        stats_.deliveries += delivered;
+        stats_.backpressure += pressured;
+        // Removed after the loop: closing edits the lists being walked.
+        for (const auto id : dead_)
+            close(id);
+        stats_.dropped_connections += dead_.size();
+        dead_.clear();
+    }
+
+    static std::string random_instance_id()
+    {
+        std::random_device rd;
+        std::uniform_int_distribution<std::uint64_t> dist;
+        const std::uint64_t v = dist(rd);
+        static const char hex[] = "0123456789abcdef";
+        std::string id(16, '0');
+        for (int i = 0; i < 16; ++i)
+            id[i] = hex[(v >> (4 * i)) & 0xf];
+        return id;
+    }
+
+    Transport transport_;
+    Broker broker_;
+    hub_options options_;
+    channel_pattern room_channel_;
+    channel_pattern user_channel_;
+    detail::registry<connection_handle> registry_;
+    hub_stats stats_;
+    std::uint64_t sequence_ = 0;
+    std::string encoded_;              // reused for every publish
+    std::vector<connection_id> dead_;  // reused for every delivery
+};
+
+} // namespace backplane
+
+#endif

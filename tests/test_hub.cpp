@@ -1,0 +1,265 @@
+#include <backplane/hub.hpp>
+
+#include "support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+using namespace backplane;
+using backplane::test::cluster;
+using backplane::test::recording_hub;
+using strings = std::vector<std::string>;
+
+TEST_CASE("a broadcast reaches every connection on every hub, the sender's too")
+{
+    cluster<> c(3);
+    auto [a, a_id] = c.connect(0, "alice");
+    auto [b, b_id] = c.connect(1, "bob");
+    auto [d, d_id] = c.connect(2, "dave");
+    REQUIRE_FALSE(c[0].broadcast("hi"));
+    c.run();
+    for (const auto& conn : {a, b, d})
+        CHECK(conn->texts() == strings{"hi"});
+    CHECK(c[0].stats().published == 1);
+    for (int i = 0; i < 3; ++i)
+        CHECK(c[i].stats().received == 1);
+}
+
+TEST_CASE("exclude skips the sending connection only, not the same id on another hub")
+{
+    cluster<> c(2);
+    auto [a, a_id] = c.connect(0, "alice");
+    auto [a2, a2_id] = c.connect(0, "alice");
+    auto [b, b_id] = c.connect(1, "bob");
+    REQUIRE(a_id == b_id); // the first connection of each hub: the same number
+    c[0].broadcast("hi", a_id);
+    c[0].join(a_id, "r");
+    c[0].join(a2_id, "r");
+    c[1].join(b_id, "r");
+    c[0].send_to_room("r", "room", a_id);
+    c[0].send_to_user("alice", "dm", a2_id);
+    c.run();
+    CHECK(a->texts() == strings{"dm"});
+    CHECK(a2->texts() == strings{"hi", "room"});
+    CHECK(b->texts() == strings{"hi", "room"});
+}
+
+TEST_CASE("a room message reaches the room's members on every hub and nobody else")
+{
+    cluster<> c(3);
+    auto [a, a_id] = c.connect(0, "alice");
+    auto [b, b_id] = c.connect(1, "bob");
+    auto [d, d_id] = c.connect(2, "dave");
+    REQUIRE_FALSE(c[0].join(a_id, "lobby"));
+    REQUIRE_FALSE(c[2].join(d_id, "lobby"));
+    REQUIRE_FALSE(c[1].send_to_room("lobby", "x")); // a non-member may send
+    c.run();
+    CHECK(a->texts() == strings{"x"});
+    CHECK(b->texts().empty());
+    CHECK(d->texts() == strings{"x"});
+    CHECK(c[1].stats().received == 0); // hub 1 has no member: not subscribed
+}
+
+TEST_CASE("a direct message reaches every connection of the user on every hub")
+{
+    cluster<> c(3);
+    auto [p, p_id] = c.connect(0, "carol"); // phone
+    auto [l, l_id] = c.connect(2, "carol"); // laptop
+    auto [t, t_id] = c.connect(2, "carol"); // tablet
+    auto [o, o_id] = c.connect(1, "other");
+    REQUIRE_FALSE(c[1].send_to_user("carol", "psst"));
+    c.run();
+    for (const auto& conn : {p, l, t})
+        CHECK(conn->texts() == strings{"psst"});
+    CHECK(o->texts().empty());
+    CHECK(c[1].stats().received == 0);
+}
+
+TEST_CASE("one frame is built per message and shared by every recipient")
+{
+    cluster<> c(1);
+    std::vector<test::connection_ptr> conns;
+    for (int i = 0; i < 50; ++i)
+        conns.push_back(c.connect(0, "u" + std::to_string(i)).first);
+    c[0].broadcast("shared");
+    c.run();
+    for (const auto& conn : conns) {
+        REQUIRE(conn->frames().size() == 1);
+        CHECK(conn->frames()[0].get() == conns[0]->frames()[0].get());
+    }
+    CHECK(conns[0]->frames()[0].use_count() == 50); // held by the 50 recipients only
+}
+
+TEST_CASE("the broker sees a room subscribed on first join and unsubscribed on last leave, once each")
+{
+    cluster<recording_hub> c(1);
+    auto& log = *c[0].broker().log;
+    CHECK(log == strings{"+chat:global"});
+    log.clear();
+    auto [a, a_id] = c.connect(0, "alice");
+    auto [b, b_id] = c.connect(0, "bob");
+    auto [a2, a2_id] = c.connect(0, "alice");
+    CHECK(log == strings{"+notif:user:alice", "+notif:user:bob"});
+    log.clear();
+
+    c[0].join(a_id, "r");
+    c[0].join(b_id, "r");
+    c[0].join(b_id, "r"); // twice
+    c[0].join(a2_id, "r");
+    CHECK(log == strings{"+chat:room:r"});
+    c[0].leave(a_id, "r");
+    c[0].leave(b_id, "r");
+    c[0].leave(b_id, "r"); // not a member any more
+    CHECK(log == strings{"+chat:room:r"});
+    c[0].close(a2_id); // the last member disconnects
+    CHECK(log == strings{"+chat:room:r", "-chat:room:r"});
+    CHECK(c[0].room_count() == 0);
+
+    log.clear();
+    c[0].join(b_id, "r"); // the room comes back
+    c[0].close(a_id);     // alice's last connection
+    CHECK(log == strings{"+chat:room:r", "-notif:user:alice"});
+    c[0].close(b_id);
+    c[0].close(b_id);
+    CHECK(log == strings{"+chat:room:r", "-notif:user:alice", "-chat:room:r", "-notif:user:bob"});
+    CHECK(c[0].connection_count() == 0);
+}
+
+TEST_CASE("a failed send removes the connection, its memberships and their counts")
+{
+    cluster<recording_hub> c(2);
+    auto [a, a_id] = c.connect(0, "alice");
+    auto [b, b_id] = c.connect(0, "bob");
+    auto [d, d_id] = c.connect(1, "dave");
+    c[0].join(a_id, "solo");
+    c[0].join(a_id, "shared");
+    c[0].join(b_id, "shared");
+    c[1].join(d_id, "shared");
+    auto& log = *c[0].broker().log;
+    log.clear();
+
+    a->fail_sends(true); // alice's peer is gone
+    c[1].send_to_room("shared", "1");
+    c.run();
+    CHECK_FALSE(c[0].contains(a_id));
+    CHECK(c[0].stats().dropped_connections == 1);
+    CHECK(c[0].room_size("shared") == 1);
+    CHECK(c[0].room_size("solo") == 0);
+    CHECK(log == strings{"-chat:room:solo", "-notif:user:alice"});
+    CHECK(b->texts() == strings{"1"});
+    CHECK(d->texts() == strings{"1"});
+
+    c[1].send_to_room("shared", "2"); // delivery goes on for the others
+    c.run();
+    CHECK(b->texts() == strings{"1", "2"});
+    CHECK(c[0].stats().deliveries == 2);
+    CHECK(c[0].leave(a_id, "shared") == error::unknown_connection);
+}
+
+TEST_CASE("backpressure is counted and the frame still delivered")
+{
+    cluster<> c(1);
+    auto [a, a_id] = c.connect(0, "alice");
+    a->report_backpressure(true);
+    c[0].broadcast("x");
+    c.run();
+    CHECK(a->texts() == strings{"x"});
+    CHECK(c[0].stats().backpressure == 1);
+    CHECK(c[0].contains(a_id));
+}
+
+TEST_CASE("invalid names are rejected and never reach the broker")
+{
+    cluster<recording_hub> c(1);
+    auto& log = *c[0].broker().log;
+    auto [a, a_id] = c.connect(0, "alice");
+    log.clear();
+    for (const std::string& bad : strings{"", "a:b", "*", "r?", "[x]", "a b", "a\nb", "\x7f", std::string(129, 'x')}) {
+        INFO("name '" << bad << "'");
+        std::error_code ec;
+        CHECK(c[0].open(transport::memory::make_connection(), bad, ec) == no_connection);
+        CHECK(ec == error::invalid_name);
+        CHECK(c[0].join(a_id, bad) == error::invalid_name);
+        CHECK(c[0].leave(a_id, bad) == error::invalid_name);
+        CHECK(c[0].send_to_room(bad, "x") == error::invalid_name);
+        CHECK(c[0].send_to_user(bad, "x") == error::invalid_name);
+    }
+    CHECK(log.empty());
+    CHECK(c[0].connection_count() == 1);
+    CHECK(c[0].stats().published == 0);
+}
+
+TEST_CASE("calls on unknown connections and oversized payloads are errors")
+{
+    hub_options o;
+    o.max_payload = 4;
+    cluster<> c(1, true, o);
+    auto [a, a_id] = c.connect(0, "alice");
+    CHECK(c[0].join(a_id + 1, "r") == error::unknown_connection);
+    CHECK(c[0].leave(12345, "r") == error::unknown_connection);
+    CHECK(c[0].broadcast("12345") == error::payload_too_large);
+    CHECK_FALSE(c[0].broadcast("1234"));
+    c[0].close(987654321); // unknown: nothing happens
+    CHECK(c[0].connection_count() == 1);
+}
+
+TEST_CASE("malformed messages from the broker are counted and harm nobody")
+{
+    cluster<> c(2);
+    auto [a, a_id] = c.connect(0, "alice");
+    auto [b, b_id] = c.connect(1, "bob");
+    broker::memory intruder(*c.buses[0], c.io.get_executor());
+    for (std::string junk : {std::string(), std::string("hello"), std::string("b\x01\x09"),
+                             std::string("b\x02\x01\x02i1\x00\x00\x01", 10)})
+        intruder.publish("chat:global", junk, {});
+    c[0].broadcast("after");
+    c.run();
+    CHECK(c[0].stats().malformed == 4);
+    CHECK(c[1].stats().malformed == 4);
+    CHECK(a->texts() == strings{"after"});
+    CHECK(b->texts() == strings{"after"});
+}
+
+TEST_CASE("room messages may travel on the global channel instead")
+{
+    hub_options o;
+    o.rooms = room_routing::global_channel;
+    cluster<recording_hub> c(2, true, o);
+    auto [a, a_id] = c.connect(0, "alice");
+    auto [b, b_id] = c.connect(1, "bob");
+    c[0].join(a_id, "r");
+    c[0].send_to_room("r", "x");
+    c.run();
+    CHECK(a->texts() == strings{"x"});
+    CHECK(b->texts().empty());
+    CHECK(c[1].stats().received == 1); // filtered, but received
+    for (const auto& entry : *c[0].broker().log)
+        CHECK(entry.find("chat:room:") == std::string::npos);
+}
+
+TEST_CASE("channel names are configurable, and bad options throw at setup")
+{
+    asio::io_context io;
+    broker::memory_bus bus;
+    hub_options o;
+    o.global_channel = "g";
+    o.room_channel = "rooms/{room}/feed";
+    o.instance_id = "me";
+    test::recording_hub hub({}, test::recording_broker{broker::memory(bus, io.get_executor())}, o);
+    std::error_code ec;
+    auto id = hub.open(transport::memory::make_connection(), "u", ec);
+    hub.join(id, "lobby");
+    CHECK(*hub.broker().log == strings{"+g", "+notif:user:u", "+rooms/lobby/feed"});
+    CHECK(hub.instance_id() == "me");
+
+    auto bad = o;
+    bad.room_channel = "chat:room";
+    CHECK_THROWS_AS(memory_hub({}, broker::memory(bus, io.get_executor()), bad), std::invalid_argument);
+    bad = o;
+    bad.instance_id = "has space";
+    CHECK_THROWS_AS(memory_hub({}, broker::memory(bus, io.get_executor()), bad), std::invalid_argument);
+    memory_hub anonymous({}, broker::memory(bus, io.get_executor()));
+    CHECK(anonymous.instance_id().size() == 16);
+}
