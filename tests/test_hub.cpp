@@ -263,3 +263,25 @@ TEST_CASE("channel names are configurable, and bad options throw at setup")
     memory_hub anonymous({}, broker::memory(bus, io.get_executor()));
     CHECK(anonymous.instance_id().size() == 16);
 }
+
+TEST_CASE("a frame builder runs once per message and its frame reaches every target")
+{
+    hub_options o;
+    int calls = 0;
+    o.build_frame = [&](const message_view& m, std::string& out) {
+        ++calls;
+        out = std::string(m.origin) + "#" + std::to_string(m.sequence) + "/" + std::string(m.target) + ":"
+              + std::string(m.payload);
+    };
+    cluster<> c(2, true, o);
+    auto [a, a_id] = c.connect(0, "alice");
+    auto [b, b_id] = c.connect(1, "bob");
+    auto [b2, b2_id] = c.connect(1, "bob");
+    c[0].send_to_user("bob", "hey");
+    c[0].broadcast("all");
+    c.run();
+    CHECK(calls == 3); // hub 1: the DM and the broadcast; hub 0: the broadcast
+    CHECK(b->texts() == strings{"i1#1/bob:hey", "i1#2/:all"});
+    CHECK(b2->frames()[0].get() == b->frames()[0].get());
+    CHECK(a->texts() == strings{"i1#2/:all"});
+}

@@ -35,6 +35,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -60,6 +61,20 @@ enum class room_routing {
     global_channel,
 };
 
+/// A message as the hub delivers it; the views are valid during the call only.
+struct message_view {
+    message_kind kind;
+    std::string_view target;    ///< room or user; empty for a broadcast
+    std::string_view origin;    ///< instance id of the publishing hub
+    std::uint64_t sequence;     ///< assigned by the origin
+    std::string_view broker_id; ///< the broker's id (a stream id), or empty
+    std::string_view payload;   ///< what the sender passed
+};
+
+/// Writes the bytes of the frame for `message` into `out` (which arrives
+/// empty). Called once per delivered message, never per recipient.
+using frame_builder = std::function<void(const message_view& message, std::string& out)>;
+
 /// Settings of a hub. The defaults are the seed design's.
 struct hub_options {
     /// This instance's id, carried in every envelope it publishes. It must be
@@ -78,6 +93,10 @@ struct hub_options {
     std::size_t max_name_length = default_max_name_length;
     /// Largest payload accepted by the send functions, in bytes.
     std::size_t max_payload = 1024 * 1024;
+    /// Builds each frame from the message, for a server that adds what only
+    /// the receiving side knows (the broker's id); empty: the frame is the
+    /// payload as it was sent.
+    frame_builder build_frame;
 };
 
 /// Counters of one hub, for metrics. They only grow.
@@ -283,7 +302,7 @@ private:
         return {};
     }
 
-    void on_message(std::string_view /*channel*/, std::string_view /*id*/, std::string_view data)
+    void on_message(std::string_view /*channel*/, std::string_view broker_id, std::string_view data)
     {
         envelope e;
         if (decode(data, e)) {
@@ -302,7 +321,11 @@ private:
             return;
         }
         const connection_id skip = e.origin == options_.instance_id ? e.exclude : no_connection;
-        deliver(*targets, transport_.make_frame(e.payload), skip);
+        if (!options_.build_frame)
+            return deliver(*targets, transport_.make_frame(e.payload), skip);
+        frame_bytes_.clear();
+        options_.build_frame({e.kind, e.target, e.origin, e.sequence, broker_id, e.payload}, frame_bytes_);
+        deliver(*targets, transport_.make_frame(frame_bytes_), skip);
     }
 
     // The fast path: one frame, every target, nothing allocated per target.
@@ -349,6 +372,7 @@ private:
     hub_stats stats_;
     std::uint64_t sequence_ = 0;
     std::string encoded_;              // reused for every publish
+    std::string frame_bytes_;          // reused for every built frame
     std::vector<connection_id> dead_;  // reused for every delivery
 };
 
