@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages that the build, the tests and the demo need,
+# skipping those already installed. Sourced by demo/run.sh and tests/run.sh;
+# run as root.
+set -euo pipefail
+
+backplane_packages=(
+  g++ cmake make pkg-config
+  libasio-dev libwebsocketpp-dev libhiredis-dev   # the library's dependencies
+  catch2 libbenchmark-dev                          # tests and benchmarks
+  redis-server                                     # the backplane the tests run against
+)
+
+backplane_install_deps() {
+  local missing=()
+  for p in "${backplane_packages[@]}" "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "Installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+  # Only the redis-server binary is used: the tests start their own servers.
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet redis-server 2>/dev/null; then
+    systemctl stop redis-server || true
+  fi
+}
