@@ -21,10 +21,11 @@ std::string encoded(const envelope& e)
 
 TEST_CASE("an envelope survives encode and decode")
 {
+    const std::string long_payload(300, 'p');
     const envelope kinds[] = {
         {message_kind::broadcast, "i1", "", 0, 1, "hello"},
         {message_kind::room, "instance-7", "lobby", (std::uint64_t(3) << 32) | 9, 1234567, ""},
-        {message_kind::user, "x", "alice", UINT64_MAX, UINT64_MAX, std::string(300, 'p')},
+        {message_kind::user, "x", "alice", UINT64_MAX, UINT64_MAX, long_payload},
     };
     for (const auto& in : kinds) {
         const auto bytes = encoded(in);
