@@ -11,7 +11,9 @@
 //   notif:user:{user}    a hub with at least one local connection of {user}
 // Subscriptions follow reference counts: a room's channel is subscribed when
 // its first local member joins and unsubscribed when the last one leaves or
-// disconnects, so the broker never sees a subscribe twice.
+// disconnects, so the broker never sees a subscribe twice. Room and direct
+// messages may instead travel on shared channels (room_routing,
+// direct_routing), as the seed design's alternatives do.
 //
 // Every message goes through the broker, the publisher's own hub included:
 // all hubs see one order per channel, and a broker that assigns ids (streams)
@@ -61,6 +63,19 @@ enum class room_routing {
     global_channel,
 };
 
+/// How direct messages travel between hubs: the three routings of the seed design.
+enum class direct_routing {
+    /// One channel per user, subscribed by the hubs where the user has a
+    /// connection: only those hubs receive the message.
+    per_user_channel,
+    /// Every direct message on one shared channel (`dm:all`), filtered by
+    /// each hub: simple, and every hub receives every message.
+    shared_channel,
+    /// One channel per instance (`instance:{id}`); the sender names the
+    /// user's host, which it looks up (see send_to_user_at).
+    instance_channel,
+};
+
 /// A message as the hub delivers it; the views are valid during the call only.
 struct message_view {
     message_kind kind;
@@ -89,6 +104,13 @@ struct hub_options {
     std::string user_channel = "notif:user:{user}";
     /// How room messages travel.
     room_routing rooms = room_routing::per_room_channel;
+    /// How direct messages travel.
+    direct_routing direct = direct_routing::per_user_channel;
+    /// The channel of direct_routing::shared_channel.
+    std::string shared_direct_channel = "dm:all";
+    /// An instance's channel, for direct_routing::instance_channel;
+    /// "{instance}" is replaced by the instance id.
+    std::string instance_channel = "instance:{instance}";
     /// Longest room or user name accepted, in bytes.
     std::size_t max_name_length = default_max_name_length;
     /// Largest payload accepted by the send functions, in bytes.
@@ -136,7 +158,8 @@ public:
           broker_(std::move(broker)),
           options_(std::move(options)),
           room_channel_(options_.room_channel, "{room}"),
-          user_channel_(options_.user_channel, "{user}")
+          user_channel_(options_.user_channel, "{user}"),
+          instance_channel_(options_.instance_channel, "{instance}")
     {
         if (options_.instance_id.empty())
             options_.instance_id = random_instance_id();
@@ -147,6 +170,10 @@ public:
                 on_message(channel, id, data);
             });
         broker_.subscribe(options_.global_channel);
+        if (options_.direct == direct_routing::shared_channel)
+            broker_.subscribe(options_.shared_direct_channel);
+        else if (options_.direct == direct_routing::instance_channel)
+            broker_.subscribe(instance_channel_.name(options_.instance_id));
     }
 
     // The broker's handler refers to this object.
@@ -164,7 +191,7 @@ public:
         if ((ec = validate_name(user, options_.max_name_length)))
             return no_connection;
         auto [id, created] = registry_.open(std::move(handle), user);
-        if (created)
+        if (created && routes_users_by_channel())
             broker_.subscribe(user_channel_.name(user));
         return id;
     }
@@ -223,12 +250,34 @@ public:
     }
 
     /// Sends `payload` to every connection of `user` on every hub, but `exclude`.
+    /// With direct_routing::instance_channel the hub cannot know where the
+    /// user is: this returns std::errc::operation_not_supported, and the
+    /// caller looks the host up and calls send_to_user_at.
     std::error_code send_to_user(std::string_view user, std::string_view payload,
                                  connection_id exclude = no_connection)
     {
         if (auto ec = validate_name(user, options_.max_name_length))
             return ec;
-        return publish(user_channel_.name(user), message_kind::user, user, payload, exclude);
+        switch (options_.direct) {
+        case direct_routing::per_user_channel:
+            return publish(user_channel_.name(user), message_kind::user, user, payload, exclude);
+        case direct_routing::shared_channel:
+            return publish(options_.shared_direct_channel, message_kind::user, user, payload, exclude);
+        case direct_routing::instance_channel: break;
+        }
+        return std::make_error_code(std::errc::operation_not_supported);
+    }
+
+    /// Sends `payload` to the connections of `user` on the hub `instance`
+    /// only, through that instance's channel (direct_routing::instance_channel).
+    std::error_code send_to_user_at(std::string_view instance, std::string_view user,
+                                    std::string_view payload, connection_id exclude = no_connection)
+    {
+        if (auto ec = validate_name(user, options_.max_name_length))
+            return ec;
+        if (auto ec = validate_name(instance, options_.max_name_length))
+            return ec;
+        return publish(instance_channel_.name(instance), message_kind::user, user, payload, exclude);
     }
 
     /// Local connections.
@@ -281,12 +330,18 @@ private:
         return options_.rooms == room_routing::per_room_channel;
     }
 
+    bool routes_users_by_channel() const noexcept
+    {
+        return options_.direct == direct_routing::per_user_channel;
+    }
+
     // Called when the last local member of a room, or connection of a user, is gone.
     void unsubscribe(detail::list_kind kind, std::string_view name)
     {
-        if (kind == detail::list_kind::user)
-            broker_.unsubscribe(user_channel_.name(name));
-        else if (routes_rooms_by_channel())
+        if (kind == detail::list_kind::user) {
+            if (routes_users_by_channel())
+                broker_.unsubscribe(user_channel_.name(name));
+        } else if (routes_rooms_by_channel())
             broker_.unsubscribe(room_channel_.name(name));
     }
 
@@ -368,6 +423,7 @@ private:
     hub_options options_;
     channel_pattern room_channel_;
     channel_pattern user_channel_;
+    channel_pattern instance_channel_;
     detail::registry<connection_handle> registry_;
     hub_stats stats_;
     std::uint64_t sequence_ = 0;
