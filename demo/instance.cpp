@@ -1,0 +1,475 @@
+// backplane-instance: the reference server. One process is one instance; run
+// several on one Redis and put any load balancer in front of them.
+//
+//   redis-server --port 6379 &
+//   build/demo/backplane-instance --port 8081 --instance-id a --broker redis-pubsub --redis redis://127.0.0.1:6379 &
+//   build/demo/backplane-instance --port 8082 --instance-id b --broker redis-pubsub --redis redis://127.0.0.1:6379 &
+//   open http://127.0.0.1:8081/ and http://127.0.0.1:8082/ in two browser tabs
+//
+// One port serves the WebSocket endpoint (GET /ws?user=ID), the chat page
+// (GET /), GET /healthz and GET /metrics; the client protocol is described in
+// demo/PROTOCOL.md. With --port 0 the port is chosen by the system; the first
+// line on stdout always says which ("listening on PORT"). SIGINT or SIGTERM
+// drains: every client is closed with 1001 and the process exits 0.
+#include <backplane/transport/websocketpp.hpp>
+
+#include <backplane/backplane.hpp>
+#if __has_include(<backplane/broker/redis_pubsub.hpp>)
+#include <backplane/broker/redis_pubsub.hpp>
+#define BACKPLANE_HAS_REDIS_PUBSUB 1
+#endif
+
+#include "json.hpp"
+
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+namespace demo {
+extern const char* const chat_page; // generated from web/index.html
+}
+
+namespace {
+
+using namespace backplane;
+namespace json = demo::json;
+using ws_transport = transport::websocketpp;
+
+struct settings {
+    std::string address = "0.0.0.0";
+    std::uint16_t port = 8080;
+    std::string instance_id;
+    std::string broker = "memory";
+    std::string redis = "redis://127.0.0.1:6379";
+    transport::websocketpp_options transport;
+    std::size_t max_text = 16 * 1024;
+};
+
+[[noreturn]] void usage(const char* why)
+{
+    std::fprintf(stderr,
+                 "backplane-instance: %s\n"
+                 "usage: backplane-instance [--port N] [--address A] [--instance-id ID]\n"
+                 "                          [--broker memory|redis-pubsub] [--redis redis://HOST:PORT]\n"
+                 "                          [--max-connections N] [--max-outbound BYTES]\n",
+                 why);
+    std::exit(2);
+}
+
+settings parse_args(int argc, char** argv)
+{
+    settings s;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view flag = argv[i];
+        if (flag == "--help" || flag == "-h")
+            usage("help");
+        if (i + 1 >= argc)
+            usage("a flag lacks its value");
+        const char* v = argv[++i];
+        if (flag == "--port") s.port = static_cast<std::uint16_t>(std::strtoul(v, nullptr, 10));
+        else if (flag == "--address") s.address = v;
+        else if (flag == "--instance-id") s.instance_id = v;
+        else if (flag == "--broker") s.broker = v;
+        else if (flag == "--redis") s.redis = v;
+        else if (flag == "--max-connections") s.transport.max_connections = std::strtoul(v, nullptr, 10);
+        else if (flag == "--max-outbound") s.transport.max_outbound_bytes = std::strtoul(v, nullptr, 10);
+        else usage("unknown flag");
+    }
+    if (s.broker != "memory" && s.broker != "redis-pubsub")
+        usage("--broker must be memory or redis-pubsub");
+    if (!s.instance_id.empty() && validate_name(s.instance_id))
+        usage("invalid --instance-id");
+    return s;
+}
+
+// "%41" -> "A"; false on a malformed escape.
+bool percent_decode(std::string_view in, std::string& out)
+{
+    out.clear();
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        if (in[i] == '+') {
+            out.push_back(' ');
+        } else if (in[i] != '%') {
+            out.push_back(in[i]);
+        } else {
+            if (i + 2 >= in.size())
+                return false;
+            auto hex = [](char c) {
+                return c >= '0' && c <= '9' ? c - '0'
+                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                    : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+            };
+            const int hi = hex(in[i + 1]), lo = hex(in[i + 2]);
+            if (hi < 0 || lo < 0)
+                return false;
+            out.push_back(static_cast<char>(hi * 16 + lo));
+            i += 2;
+        }
+    }
+    return true;
+}
+
+// The user of "/ws?user=ID", or nullopt if the resource is not the endpoint.
+std::optional<std::string> ws_user(std::string_view resource)
+{
+    if (resource.substr(0, 3) != "/ws" || (resource.size() > 3 && resource[3] != '?'))
+        return std::nullopt;
+    std::string_view query = resource.size() > 3 ? resource.substr(4) : std::string_view{};
+    while (!query.empty()) {
+        const auto amp = query.find('&');
+        const auto pair = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+        if (pair.substr(0, 5) == "user=") {
+            std::string user;
+            if (!percent_decode(pair.substr(5), user))
+                return std::string{};
+            return user;
+        }
+    }
+    return std::string{};
+}
+
+std::string_view scope_of(message_kind k)
+{
+    switch (k) {
+    case message_kind::broadcast: return "global";
+    case message_kind::room: return "room";
+    case message_kind::user: return "dm";
+    }
+    return "global";
+}
+
+// The payload that crosses the broker: the sender's user, a NUL (which no
+// valid name holds), the text. The receiving hub turns it into JSON once.
+std::string make_payload(std::string_view from, std::string_view text)
+{
+    std::string p;
+    p.reserve(from.size() + 1 + text.size());
+    p.append(from).push_back('\0');
+    p.append(text);
+    return p;
+}
+
+template <class Broker>
+class server {
+public:
+    server(asio::io_context& io, const settings& s, Broker broker)
+        : io_(io), settings_(s), ws_(io, s.transport),
+          hub_(ws_, std::move(broker), hub_opts(s))
+    {
+        ws_.on_validate([this](const auto& c) { return validate(c); });
+        ws_.on_open([this](const auto& c) { open(c); });
+        ws_.on_message([this](const auto& c, std::string_view m, bool text) { message(c, m, text); });
+        ws_.on_close([this](const auto& c) { hub_.close(ws_transport::tag(c)); });
+        ws_.on_http([this](const auto& c) { http(c); });
+    }
+
+    std::error_code listen() { return ws_.listen(settings_.address, settings_.port); }
+    std::uint16_t port() const { return ws_.port(); }
+    const std::string& instance_id() const { return hub_.instance_id(); }
+    void drain(std::function<void()> done) { ws_.drain(std::move(done)); }
+
+private:
+    hub_options hub_opts(const settings& s)
+    {
+        hub_options o;
+        o.instance_id = s.instance_id;
+        /* Called once per message and instance, never per recipient: the
+           JSON every local recipient shares is built here. */
+        o.build_frame = [this](const message_view& m, std::string& out) {
+            const auto nul = m.payload.find('\0');
+            const auto from = nul == std::string_view::npos ? std::string_view{} : m.payload.substr(0, nul);
+            const auto text = nul == std::string_view::npos ? m.payload : m.payload.substr(nul + 1);
+            id_.clear();
+            if (m.broker_id.empty())
+                id_.append(m.origin).append("-").append(std::to_string(m.sequence));
+            else
+                id_.append(m.broker_id);
+            json::object_writer w(out);
+            w.add("type", "message").add("scope", scope_of(m.kind));
+            if (m.kind == message_kind::room)
+                w.add("room", m.target);
+            w.add("from", from).add("id", id_).add("text", text).add("instance", hub_.instance_id());
+        };
+        return o;
+    }
+
+    bool validate(const ws_transport::connection_handle& c)
+    {
+        const auto user = ws_user(c->get_resource());
+        if (!user) {
+            c->set_status(::websocketpp::http::status_code::not_found);
+            return false;
+        }
+        if (validate_name(*user)) {
+            c->set_status(::websocketpp::http::status_code::bad_request);
+            c->set_body("the query parameter user must be a valid user name\n");
+            return false;
+        }
+        return true;
+    }
+
+    void open(const ws_transport::connection_handle& c)
+    {
+        std::error_code ec;
+        const auto id = hub_.open(c, *ws_user(c->get_resource()), ec);
+        if (ec)
+            return ws_.close(c, ::websocketpp::close::status::policy_violation, "invalid user");
+        ws_transport::set_tag(c, id);
+        std::string out;
+        json::object_writer(out).add("type", "welcome").add("user", hub_.user_of(id)).add("instance",
+                                                                                          hub_.instance_id());
+        ws_.send_text(c, out);
+    }
+
+    void reply_error(const ws_transport::connection_handle& c, std::string_view code, std::string_view text)
+    {
+        ++errors_;
+        std::string out;
+        json::object_writer(out).add("type", "error").add("code", code).add("message", text);
+        ws_.send_text(c, out);
+    }
+
+    // Returns the string member `key`, or nullptr after replying with an error.
+    const std::string* field(const ws_transport::connection_handle& c, const json::flat_object& o,
+                             std::string_view key)
+    {
+        const auto* v = o.find(key);
+        if (!v) {
+            reply_error(c, "missing_field", "missing field \"" + std::string(key) + "\"");
+            return nullptr;
+        }
+        if (v->type != json::value::kind::string) {
+            reply_error(c, "wrong_type", "field \"" + std::string(key) + "\" must be a string");
+            return nullptr;
+        }
+        return &v->text;
+    }
+
+    bool only(const ws_transport::connection_handle& c, const json::flat_object& o,
+              std::initializer_list<std::string_view> allowed)
+    {
+        for (const auto& m : o.members) {
+            bool ok = false;
+            for (auto a : allowed)
+                ok = ok || m.first == a;
+            if (!ok) {
+                reply_error(c, "unknown_field", "unexpected field \"" + m.first + "\"");
+                return false;
+            }
+        }
+        return true;
+    }
+
+    bool name_ok(const ws_transport::connection_handle& c, std::string_view what, const std::string& name)
+    {
+        if (!validate_name(name, hub_.options().max_name_length))
+            return true;
+        reply_error(c, "invalid_name", "invalid " + std::string(what) + " name");
+        return false;
+    }
+
+    bool text_ok(const ws_transport::connection_handle& c, const std::string& text)
+    {
+        if (text.size() <= settings_.max_text)
+            return true;
+        reply_error(c, "too_long", "text longer than " + std::to_string(settings_.max_text) + " bytes");
+        return false;
+    }
+
+    void message(const ws_transport::connection_handle& c, std::string_view payload, bool text)
+    {
+        const connection_id id = ws_transport::tag(c);
+        if (!hub_.contains(id))
+            return;
+        if (!text)
+            return reply_error(c, "not_text", "requests are JSON text frames");
+        if (auto why = json::parse(payload, request_); !why.empty())
+            return reply_error(c, "invalid_json", why);
+        const auto* op = field(c, request_, "op");
+        if (!op)
+            return;
+        const std::string from(hub_.user_of(id));
+        if (*op == "send") {
+            if (!only(c, request_, {"op", "room", "text"}))
+                return;
+            const auto* t = field(c, request_, "text");
+            if (!t || !text_ok(c, *t))
+                return;
+            if (request_.find("room")) {
+                const auto* room = field(c, request_, "room");
+                if (room && name_ok(c, "room", *room))
+                    hub_.send_to_room(*room, make_payload(from, *t));
+            } else {
+                hub_.broadcast(make_payload(from, *t));
+            }
+        } else if (*op == "dm") {
+            if (!only(c, request_, {"op", "to", "text"}))
+                return;
+            const auto* to = field(c, request_, "to");
+            if (!to || !name_ok(c, "user", *to))
+                return;
+            const auto* t = field(c, request_, "text");
+            if (t && text_ok(c, *t))
+                hub_.send_to_user(*to, make_payload(from, *t));
+        } else if (*op == "join" || *op == "leave") {
+            if (!only(c, request_, {"op", "room"}))
+                return;
+            const auto* room = field(c, request_, "room");
+            if (!room || !name_ok(c, "room", *room))
+                return;
+            if (*op == "join")
+                hub_.join(id, *room);
+            else
+                hub_.leave(id, *room);
+            std::string out;
+            json::object_writer(out).add("type", *op == "join" ? "joined" : "left").add("room", *room);
+            ws_.send_text(c, out);
+        } else {
+            reply_error(c, "unknown_op", "unknown op \"" + *op + "\"");
+        }
+    }
+
+    void http(const ws_transport::connection_handle& c)
+    {
+        const auto& resource = c->get_resource();
+        const auto path = std::string_view(resource).substr(0, resource.find('?'));
+        if (c->get_request().get_method() != "GET") {
+            c->set_status(::websocketpp::http::status_code::method_not_allowed);
+            return;
+        }
+        if (path == "/" || path == "/index.html") {
+            c->set_status(::websocketpp::http::status_code::ok);
+            c->append_header("Content-Type", "text/html; charset=utf-8");
+            c->append_header("Cache-Control", "no-store");
+            c->set_body(demo::chat_page);
+        } else if (path == "/healthz") {
+            c->set_status(ws_.draining() ? ::websocketpp::http::status_code::service_unavailable
+                                         : ::websocketpp::http::status_code::ok);
+            c->append_header("Content-Type", "text/plain");
+            c->set_body(ws_.draining() ? "draining\n" : "ok\n");
+        } else if (path == "/metrics") {
+            c->set_status(::websocketpp::http::status_code::ok);
+            c->append_header("Content-Type", "text/plain; version=0.0.4");
+            c->set_body(metrics());
+        } else {
+            c->set_status(::websocketpp::http::status_code::not_found);
+            c->set_body("not found\n");
+        }
+    }
+
+    std::string metrics()
+    {
+        std::string out;
+        const std::string label = "{instance=\"" + hub_.instance_id() + "\"} ";
+        auto metric = [&](const char* name, const char* type, const char* help, std::uint64_t v) {
+            out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+            out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+            out.append(name).append(label).append(std::to_string(v)).append("\n");
+        };
+        const auto& t = ws_.stats();
+        const auto& h = hub_.stats();
+        metric("websocket_connections_total", "gauge", "WebSocket connections open on this instance now.",
+               ws_.connection_count());
+        metric("backplane_connections_opened_total", "counter", "WebSocket connections opened.", t.opened);
+        metric("backplane_connections_rejected_total", "counter",
+               "WebSocket handshakes refused (connection limit, bad user, draining).", t.rejected);
+        metric("backplane_messages_in_total", "counter", "Messages received from clients.", t.messages_in);
+        metric("backplane_bytes_in_total", "counter", "Payload bytes received from clients.", t.bytes_in);
+        metric("backplane_messages_out_total", "counter", "Frames queued to clients (deliveries and replies).",
+               t.frames_out);
+        metric("backplane_bytes_out_total", "counter", "Payload bytes queued to clients.", t.bytes_out);
+        metric("backplane_request_errors_total", "counter", "Client requests answered with an error.", errors_);
+        metric("backplane_slow_consumer_closes_total", "counter",
+               "Connections closed because their outbound queue passed its limit.", t.slow_consumer_closes);
+        metric("backplane_idle_closes_total", "counter", "Connections closed after the idle timeout.",
+               t.idle_closes);
+        metric("backplane_too_big_closes_total", "counter", "Connections closed with 1009 (message too big).",
+               t.too_big_closes);
+        metric("backplane_broker_published_total", "counter", "Messages handed to the broker.", h.published);
+        metric("backplane_broker_received_total", "counter", "Messages received from the broker.", h.received);
+        metric("backplane_broker_malformed_total", "counter", "Broker messages with a malformed envelope.",
+               h.malformed);
+        metric("backplane_broker_unrouted_total", "counter", "Broker messages with no local recipient.",
+               h.unrouted);
+        metric("backplane_deliveries_total", "counter", "Frames the hub handed to local connections.",
+               h.deliveries);
+        metric("backplane_backpressure_total", "counter", "Deliveries accepted above the backpressure mark.",
+               h.backpressure);
+#ifdef BACKPLANE_HAS_REDIS_PUBSUB
+        if constexpr (std::is_same_v<Broker, broker::redis_pubsub>) {
+            const auto b = hub_.broker().stats();
+            metric("backplane_redis_connected", "gauge", "Whether both Redis connections are ready.",
+                   hub_.broker().connected() ? 1 : 0);
+            metric("backplane_redis_publish_errors_total", "counter", "Publishes that failed.", b.publish_errors);
+            metric("backplane_redis_reconnects_total", "counter", "Reconnects of the Redis connections.",
+                   b.reconnects);
+            metric("backplane_redis_resubscribed_total", "counter", "Channels subscribed again after reconnects.",
+                   b.resubscribed);
+        }
+#endif
+        return out;
+    }
+
+    asio::io_context& io_;
+    const settings& settings_;
+    ws_transport ws_;
+    basic_hub<ws_transport, Broker> hub_;
+    json::flat_object request_; // reused for every request
+    std::string id_;            // reused for every frame
+    std::uint64_t errors_ = 0;
+};
+
+template <class Broker>
+int serve(asio::io_context& io, const settings& s, Broker broker)
+{
+    server<Broker> srv(io, s, std::move(broker));
+    if (auto ec = srv.listen()) {
+        std::fprintf(stderr, "backplane-instance: cannot listen on %s:%u: %s\n", s.address.c_str(),
+                     unsigned(s.port), ec.message().c_str());
+        return 1;
+    }
+    std::printf("listening on %u instance %s\n", unsigned(srv.port()), srv.instance_id().c_str());
+    std::fflush(stdout);
+
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](std::error_code ec, int) {
+        if (ec)
+            return;
+        srv.drain([&io] { io.stop(); });
+    });
+    io.run();
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    const settings s = parse_args(argc, argv);
+    try {
+        asio::io_context io(1);
+        if (s.broker == "memory") {
+            broker::memory_bus bus;
+            return serve(io, s, broker::memory(bus, io.get_executor()));
+        }
+#ifdef BACKPLANE_HAS_REDIS_PUBSUB
+        return serve(io, s, broker::redis_pubsub(io.get_executor(), s.redis));
+#else
+        std::fprintf(stderr, "backplane-instance: built without the redis-pubsub broker\n");
+        return 2;
+#endif
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "backplane-instance: %s\n", e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,456 @@
+// backplane/transport/websocketpp.hpp - real WebSocket connections, served by
+// websocketpp (0.8.2, standalone Asio, no TLS) on the hub's io_context.
+//
+// One `transport::websocketpp` is one listening endpoint. The application
+// copies it into its hub (copies share one endpoint) and wires the endpoint's
+// handlers (open, message, close, HTTP) to the hub.
+//
+// C++17 only: websocketpp 0.8.2 does not compile as C++20 with g++ 12. The
+// core headers do not include this one and stay C++20-clean.
+//
+// Transport requirements, as the hub uses them (both sides of the contract):
+// - The hub stores one `connection_handle` (a websocketpp connection pointer)
+//   per open connection and passes it back to `send`.
+// - The hub builds one `frame` per message with `make_frame(payload)`: a
+//   websocketpp message marked prepared, holding the frame header and the
+//   payload. websocketpp queues a prepared message as it is (the pointer, not
+//   the bytes), so every recipient shares that one buffer.
+// - `send(handle, frame)` queues the frame and never writes inline: the write
+//   starts from the io_context, so what is queued meanwhile leaves in one
+//   gathered write. It neither copies nor calls back into the hub. It returns
+//   `backpressure` above `backpressure_bytes` queued and `dropped` once the
+//   connection is closed or closing; a connection with more than
+//   `max_outbound_bytes` queued is closed (1008, "slow consumer") by that send.
+//   On `dropped` the hub forgets the connection; this transport closes it.
+// What this transport promises the application:
+// - every handler runs on the io_context, one at a time (single-threaded
+//   configuration: no locks, no strands);
+// - `on_close` runs once for every connection `on_open` saw, whoever closed
+//   it (peer, slow consumer, idle timeout, 1009 for an oversized message,
+//   drain), after which sends to it return `dropped`.
+// Thread safety: none. Use it on the io_context's thread only.
+#ifndef BACKPLANE_TRANSPORT_WEBSOCKETPP_HPP
+#define BACKPLANE_TRANSPORT_WEBSOCKETPP_HPP
+
+#if __cplusplus > 201703L && defined(__GNUC__) && !defined(__clang__)
+#error "backplane/transport/websocketpp.hpp: websocketpp 0.8.2 does not build as C++20 with g++; build this file as C++17"
+#endif
+
+#include <backplane/send_status.hpp>
+
+#include <websocketpp/concurrency/none.hpp>
+#include <websocketpp/config/asio_no_tls.hpp>
+#include <websocketpp/server.hpp>
+
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace backplane::transport {
+
+/// Settings of a WebSocket endpoint.
+struct websocketpp_options {
+    /// Open connections allowed; a handshake past it gets HTTP 503.
+    std::size_t max_connections = 20000;
+    /// Bytes queued for one connection past which it is closed as a slow
+    /// consumer (1008, "slow consumer").
+    std::size_t max_outbound_bytes = 1024 * 1024;
+    /// Bytes queued for one connection above which `send` reports backpressure.
+    std::size_t backpressure_bytes = 256 * 1024;
+    /// Largest message accepted from a client; a larger one closes the
+    /// connection with 1009 (message too big).
+    std::size_t max_inbound_message = 64 * 1024;
+    /// A connection not heard from for this long is pinged.
+    std::chrono::milliseconds ping_interval{15000};
+    /// A connection not heard from for this long (no message, no pong) is
+    /// closed (1001, "idle timeout") and forgotten.
+    std::chrono::milliseconds idle_timeout{45000};
+    /// How long a close handshake may take before the socket is dropped.
+    std::chrono::milliseconds close_timeout{2000};
+    /// How long a drain waits for the close handshakes before it drops the
+    /// remaining sockets.
+    std::chrono::milliseconds drain_timeout{5000};
+    /// The listen(2) backlog.
+    int listen_backlog = 4096;
+};
+
+/// Counters of one endpoint, for metrics. They only grow.
+struct websocketpp_stats {
+    std::uint64_t opened = 0;               ///< WebSocket connections opened
+    std::uint64_t closed = 0;               ///< of those, closed since
+    std::uint64_t rejected = 0;             ///< handshakes refused (limit, validate hook, drain)
+    std::uint64_t messages_in = 0;          ///< messages received from clients
+    std::uint64_t bytes_in = 0;             ///< their payload bytes
+    std::uint64_t frames_out = 0;           ///< frames queued to clients
+    std::uint64_t bytes_out = 0;            ///< their payload bytes
+    std::uint64_t slow_consumer_closes = 0; ///< closed past max_outbound_bytes
+    std::uint64_t idle_closes = 0;          ///< closed past idle_timeout
+    std::uint64_t too_big_closes = 0;       ///< closed with 1009
+    std::uint64_t http_requests = 0;        ///< plain HTTP requests served
+};
+
+namespace detail {
+
+// What the transport keeps in each connection, through websocketpp's
+// connection_base hook (so no map from connection to state is needed).
+struct websocketpp_connection_data {
+    std::uint64_t tag = 0;                          // the application's id for it
+    std::size_t open_index = static_cast<std::size_t>(-1); // position in the open list
+    std::chrono::steady_clock::time_point heard{};  // last message or pong
+    bool closing = false;                           // close started by us
+};
+
+// websocketpp's whole-library configuration: Asio without TLS, single-threaded.
+struct websocketpp_config : ::websocketpp::config::asio {
+    using type = websocketpp_config;
+    using base = ::websocketpp::config::asio;
+
+    // Everything runs on one io_context thread: no mutex per send.
+    typedef ::websocketpp::concurrency::none concurrency_type;
+    typedef ::websocketpp::log::basic<concurrency_type, ::websocketpp::log::elevel> elog_type;
+    typedef ::websocketpp::log::basic<concurrency_type, ::websocketpp::log::alevel> alog_type;
+    typedef websocketpp_connection_data connection_base;
+
+    struct transport_config : base::transport_config {
+        typedef type::concurrency_type concurrency_type;
+        typedef type::elog_type elog_type;
+        typedef type::alog_type alog_type;
+        static bool const enable_multithreading = false; // no strand per connection
+    };
+    typedef ::websocketpp::transport::asio::endpoint<transport_config> transport_type;
+
+    static bool const enable_multithreading = false;
+    // The read buffer lives inside every connection object: clients send
+    // little, and an idle connection should cost little memory (default 16 KiB).
+    static const std::size_t connection_read_buffer_size = 1024;
+    static const std::size_t max_message_size = 64 * 1024;
+    static const std::size_t max_http_body_size = 64 * 1024;
+    static const ::websocketpp::log::level elog_level = ::websocketpp::log::elevel::none;
+    static const ::websocketpp::log::level alog_level = ::websocketpp::log::alevel::none;
+};
+
+} // namespace detail
+
+/// A WebSocket server endpoint. Copies share one endpoint.
+class websocketpp {
+public:
+    using server_type = ::websocketpp::server<detail::websocketpp_config>;
+    using connection_type = server_type::connection_type;
+    /// An open connection; also what the hooks receive.
+    using connection_handle = server_type::connection_ptr;
+    /// One prepared message, shared by every recipient.
+    using frame = server_type::message_ptr;
+
+    /// Decides whether a WebSocket handshake is accepted; it may set the
+    /// refusal's HTTP status with `c->set_status`.
+    using validate_handler = std::function<bool(const connection_handle& c)>;
+    /// A connection or an event on it.
+    using connection_handler = std::function<void(const connection_handle& c)>;
+    /// A message from a client: its payload and whether it came as text.
+    using message_handler = std::function<void(const connection_handle& c, std::string_view payload, bool text)>;
+    /// A plain HTTP request; answer it with `c->set_status` and `c->set_body`.
+    using http_handler = std::function<void(const connection_handle& c)>;
+
+    /// Creates an endpoint on `io`, not yet listening.
+    explicit websocketpp(asio::io_context& io, websocketpp_options options = {})
+        : state_(std::make_shared<state>(io, std::move(options)))
+    {
+        state_->init();
+    }
+
+    /// Starts listening on `address`:`port` (port 0: any free port).
+    std::error_code listen(const std::string& address, std::uint16_t port)
+    {
+        std::error_code ec;
+        const auto ep = asio::ip::tcp::endpoint(asio::ip::make_address(address, ec), port);
+        if (ec)
+            return ec;
+        state_->server.listen(ep, ec);
+        if (!ec)
+            state_->server.start_accept(ec);
+        if (!ec)
+            state_->arm_sweep();
+        return ec;
+    }
+
+    /// The port listened on; 0 if not listening.
+    std::uint16_t port() const
+    {
+        std::error_code ec;
+        const auto ep = state_->server.get_local_endpoint(ec);
+        return ec ? 0 : ep.port();
+    }
+
+    void on_validate(validate_handler h) { state_->on_validate = std::move(h); }
+    void on_open(connection_handler h) { state_->on_open = std::move(h); }
+    void on_message(message_handler h) { state_->on_message = std::move(h); }
+    void on_close(connection_handler h) { state_->on_close = std::move(h); }
+    void on_http(http_handler h) { state_->on_http = std::move(h); }
+
+    /// The application's id for a connection (0 until set).
+    static std::uint64_t tag(const connection_handle& c) noexcept { return c->tag; }
+    static void set_tag(const connection_handle& c, std::uint64_t tag) noexcept { c->tag = tag; }
+
+    /// Builds a text frame once: the header is written here, so that no
+    /// connection prepares (copies) it again.
+    frame make_frame(std::string_view payload) const
+    {
+        namespace wf = ::websocketpp::frame;
+        using message_type = detail::websocketpp_config::message_type;
+        auto f = std::make_shared<message_type>(message_type::con_msg_man_ptr{}, wf::opcode::text, 0);
+        /* Servers do not mask, so one header fits every connection. */
+        f->set_header(wf::prepare_header(wf::basic_header(wf::opcode::text, payload.size(), true, false),
+                                         wf::extended_header(payload.size())));
+        f->set_payload(payload.data(), payload.size());
+        f->set_prepared(true);
+        return f;
+    }
+
+    /// Queues `f` for `c`; see the contract at the top of this file.
+    send_status send(const connection_handle& c, const frame& f) const
+    {
+        if (c->closing || c->get_state() != ::websocketpp::session::state::open)
+            return send_status::dropped;
+        const std::size_t queued = c->get_buffered_amount();
+        if (queued > state_->options.max_outbound_bytes) {
+            ++state_->stats.slow_consumer_closes;
+            state_->close(c, ::websocketpp::close::status::policy_violation, "slow consumer");
+            return send_status::dropped;
+        }
+        if (c->send(f))
+            return send_status::dropped;
+        ++state_->stats.frames_out;
+        state_->stats.bytes_out += f->get_payload().size();
+        return queued + f->get_payload().size() > state_->options.backpressure_bytes
+            ? send_status::backpressure : send_status::ok;
+    }
+
+    /// Sends `text` to one connection (a reply): one frame for one recipient.
+    send_status send_text(const connection_handle& c, std::string_view text) const
+    {
+        return send(c, make_frame(text));
+    }
+
+    /// Closes one connection with `code` and `reason`; its on_close follows.
+    void close(const connection_handle& c, std::uint16_t code, const std::string& reason) const
+    {
+        state_->close(c, code, reason);
+    }
+
+    /// Graceful drain: stops accepting, closes every connection with 1001
+    /// (going away), and calls `done` on the io_context once every close
+    /// handshake has finished or `drain_timeout` has passed (the sockets left
+    /// are then dropped). Calling it again does nothing.
+    void drain(std::function<void()> done) { state_->drain(std::move(done)); }
+
+    /// Whether drain() was called.
+    bool draining() const noexcept { return state_->draining; }
+    /// Open WebSocket connections.
+    std::size_t connection_count() const noexcept { return state_->open.size(); }
+    const websocketpp_stats& stats() const noexcept { return state_->stats; }
+    const websocketpp_options& options() const noexcept { return state_->options; }
+    /// The websocketpp endpoint, for settings this class does not cover.
+    server_type& server() noexcept { return state_->server; }
+
+private:
+    using clock = std::chrono::steady_clock;
+
+    struct state {
+        state(asio::io_context& io, websocketpp_options o)
+            : options(std::move(o)), sweep_timer(io), drain_timer(io)
+        {
+            server.init_asio(&io);
+        }
+
+        void init()
+        {
+            server.clear_access_channels(::websocketpp::log::alevel::all);
+            server.clear_error_channels(::websocketpp::log::elevel::all);
+            server.set_reuse_addr(true);
+            server.set_listen_backlog(options.listen_backlog);
+            server.set_max_message_size(options.max_inbound_message);
+            server.set_max_http_body_size(options.max_inbound_message);
+            server.set_close_handshake_timeout(static_cast<long>(options.close_timeout.count()));
+            /* Pongs are awaited by the sweep, not by a timer per ping. */
+            server.set_pong_timeout(0);
+
+            server.set_validate_handler([this](::websocketpp::connection_hdl h) {
+                auto c = server.get_con_from_hdl(h);
+                if (draining || open.size() >= options.max_connections) {
+                    c->set_status(::websocketpp::http::status_code::service_unavailable);
+                    ++stats.rejected;
+                    return false;
+                }
+                if (on_validate && !on_validate(c)) {
+                    ++stats.rejected;
+                    return false;
+                }
+                return true;
+            });
+            server.set_open_handler([this](::websocketpp::connection_hdl h) {
+                auto c = server.get_con_from_hdl(h);
+                c->open_index = open.size();
+                c->heard = clock::now();
+                open.push_back(c);
+                ++stats.opened;
+                if (on_open)
+                    on_open(c);
+            });
+            server.set_close_handler([this](::websocketpp::connection_hdl h) { closed(h); });
+            server.set_message_handler([this](::websocketpp::connection_hdl h, server_type::message_ptr m) {
+                auto c = server.get_con_from_hdl(h);
+                c->heard = clock::now();
+                ++stats.messages_in;
+                stats.bytes_in += m->get_payload().size();
+                if (on_message && !c->closing)
+                    on_message(c, m->get_payload(), m->get_opcode() == ::websocketpp::frame::opcode::text);
+            });
+            server.set_pong_handler([this](::websocketpp::connection_hdl h, std::string) {
+                server.get_con_from_hdl(h)->heard = clock::now();
+                return;
+            });
+            server.set_http_handler([this](::websocketpp::connection_hdl h) {
+                ++stats.http_requests;
+                auto c = server.get_con_from_hdl(h);
+                if (on_http) {
+                    on_http(c);
+                } else {
+                    c->set_status(::websocketpp::http::status_code::upgrade_required);
+                }
+            });
+        }
+
+        void close(const connection_handle& c, std::uint16_t code, const std::string& reason)
+        {
+            if (c->closing)
+                return;
+            c->closing = true;
+            std::error_code ec;
+            c->close(code, reason, ec);
+            if (ec) // not open any more: drop the socket
+                c->terminate(ec);
+        }
+
+        void closed(::websocketpp::connection_hdl h)
+        {
+            auto c = server.get_con_from_hdl(h);
+            if (c->open_index >= open.size() || open[c->open_index] != c)
+                return;
+            /* Swap and pop: removal is O(1) at any number of connections. */
+            open.back()->open_index = c->open_index;
+            open[c->open_index] = std::move(open.back());
+            open.pop_back();
+            c->open_index = static_cast<std::size_t>(-1);
+            c->closing = true;
+            ++stats.closed;
+            if (c->get_local_close_code() == ::websocketpp::close::status::message_too_big)
+                ++stats.too_big_closes;
+            if (on_close)
+                on_close(c);
+            if (draining && open.empty())
+                finish_drain();
+        }
+
+        // One timer for all connections: pings the quiet, closes the silent.
+        void arm_sweep()
+        {
+            if (options.ping_interval.count() <= 0)
+                return;
+            sweep_timer.expires_after(std::min(options.ping_interval, options.idle_timeout) / 2);
+            sweep_timer.async_wait([this](std::error_code ec) {
+                if (ec || draining)
+                    return;
+                sweep();
+                arm_sweep();
+            });
+        }
+
+        void sweep()
+        {
+            const auto now = clock::now();
+            std::vector<connection_handle> silent;
+            for (const auto& c : open) {
+                if (c->closing)
+                    continue;
+                const auto quiet = now - c->heard;
+                if (quiet >= options.idle_timeout) {
+                    silent.push_back(c);
+                } else if (quiet >= options.ping_interval) {
+                    std::error_code ec;
+                    c->ping({}, ec);
+                }
+            }
+            // Closed after the walk: a close may edit the open list.
+            for (const auto& c : silent) {
+                ++stats.idle_closes;
+                close(c, ::websocketpp::close::status::going_away, "idle timeout");
+            }
+        }
+
+        void drain(std::function<void()> done)
+        {
+            if (draining)
+                return;
+            draining = true;
+            drain_done = std::move(done);
+            sweep_timer.cancel();
+            std::error_code ec;
+            if (server.is_listening())
+                server.stop_listening(ec);
+            if (open.empty())
+                return finish_drain();
+            const auto all = open; // closing may edit the list
+            for (const auto& c : all)
+                close(c, ::websocketpp::close::status::going_away, "going away");
+            drain_timer.expires_after(options.drain_timeout);
+            drain_timer.async_wait([this](std::error_code e) {
+                if (e)
+                    return;
+                const auto left = open;
+                for (const auto& c : left)
+                    c->terminate(std::error_code());
+                finish_drain();
+            });
+        }
+
+        void finish_drain()
+        {
+            drain_timer.cancel();
+            if (auto done = std::move(drain_done)) {
+                drain_done = nullptr;
+                asio::post(sweep_timer.get_executor(), std::move(done));
+            }
+        }
+
+        websocketpp_options options;
+        server_type server;
+        std::vector<connection_handle> open;
+        asio::steady_timer sweep_timer;
+        asio::steady_timer drain_timer;
+        websocketpp_stats stats;
+        bool draining = false;
+        std::function<void()> drain_done;
+        validate_handler on_validate;
+        connection_handler on_open;
+        message_handler on_message;
+        connection_handler on_close;
+        http_handler on_http;
+    };
+
+    std::shared_ptr<state> state_;
+};
+
+} // namespace backplane::transport
+
+#endif
