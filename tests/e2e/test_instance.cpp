@@ -1,0 +1,328 @@
+// End to end: a real redis-server, two backplane-instance processes on it, and
+// WebSocket clients on both, over loopback sockets.
+#include "ws_client.hpp"
+
+#include "../support/process.hpp"
+#include "../support/redis_server.hpp"
+#include "json.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace backplane::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// One backplane-instance process on a port of its choosing.
+class instance {
+public:
+    instance(const std::string& id, const std::string& redis_url, std::vector<std::string> extra = {})
+    {
+        const auto dir = std::filesystem::temp_directory_path();
+        log_ = (dir / ("backplane-e2e-" + id + "-" + std::to_string(::getpid()) + ".log")).string();
+        std::vector<std::string> argv = {BACKPLANE_INSTANCE_PATH, "--port", "0", "--address", "127.0.0.1",
+                                         "--instance-id", id, "--broker", "redis-pubsub", "--redis", redis_url};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        process_options o;
+        o.output_file = log_;
+        process_ = std::make_unique<process>(argv, o);
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (port_ == 0) {
+            std::ifstream in(log_);
+            std::string word;
+            if (in >> word && word == "listening" && in >> word >> port_)
+                break;
+            port_ = 0;
+            if (std::chrono::steady_clock::now() > deadline || !process_->running())
+                throw std::runtime_error("backplane-instance " + id + " did not start");
+            std::this_thread::sleep_for(5ms);
+        }
+        // Ready once both Redis connections are.
+        while (metric("backplane_redis_connected") != 1) {
+            if (std::chrono::steady_clock::now() > deadline)
+                throw std::runtime_error("backplane-instance " + id + " did not reach Redis");
+            std::this_thread::sleep_for(5ms);
+        }
+    }
+
+    ~instance() { std::filesystem::remove(log_); }
+
+    std::uint16_t port() const { return port_; }
+    process& proc() { return *process_; }
+    long long metric(std::string_view name) const { return metric_value(http_get(port_, "/metrics"), name); }
+
+    std::unique_ptr<ws_client> connect(const std::string& user, int rcvbuf = 0)
+    {
+        auto c = std::make_unique<ws_client>(port_, "/ws?user=" + user, rcvbuf);
+        auto welcome = c->read_text();
+        REQUIRE(welcome);
+        REQUIRE(welcome->find("\"type\":\"welcome\"") != std::string::npos);
+        return c;
+    }
+
+private:
+    std::string log_;
+    std::unique_ptr<process> process_;
+    std::uint16_t port_ = 0;
+};
+
+/// Redis and two instances, "a" and "b".
+struct cluster {
+    redis_server redis;
+    instance a{"a", redis.url()};
+    instance b{"b", redis.url()};
+};
+
+demo::json::flat_object parse(const std::optional<std::string>& text)
+{
+    REQUIRE(text);
+    demo::json::flat_object o;
+    INFO(*text);
+    REQUIRE(demo::json::parse(*text, o).empty());
+    return o;
+}
+
+std::string field(const demo::json::flat_object& o, std::string_view key)
+{
+    const auto* v = o.find(key);
+    return v ? v->text : std::string("<absent>");
+}
+
+// A join is acknowledged once the hub has it; the broker's SUBSCRIBE is on its
+// way to Redis. A round trip through Redis settles it.
+void settle() { std::this_thread::sleep_for(150ms); }
+
+} // namespace
+
+TEST_CASE("global, room and direct messages cross instances")
+{
+    cluster c;
+    auto alice = c.a.connect("alice");
+    auto bob = c.b.connect("bob");
+    auto carol = c.a.connect("carol");
+
+    SECTION("global")
+    {
+        alice->send_text(R"({"op":"send","text":"hello \"all\" \u00e9"})");
+        for (auto* client : {alice.get(), bob.get(), carol.get()}) {
+            auto m = parse(client->read_text());
+            CHECK(field(m, "type") == "message");
+            CHECK(field(m, "scope") == "global");
+            CHECK(field(m, "from") == "alice");
+            CHECK(field(m, "text") == "hello \"all\" \xc3\xa9");
+            CHECK(field(m, "room") == "<absent>");
+            CHECK(field(m, "id").rfind("a-", 0) == 0);
+            CHECK(field(m, "instance") == (client == bob.get() ? "b" : "a"));
+        }
+    }
+    SECTION("room")
+    {
+        bob->send_text(R"({"op":"join","room":"lobby"})");
+        CHECK(field(parse(bob->read_text()), "type") == "joined");
+        settle();
+        alice->send_text(R"({"op":"send","room":"lobby","text":"hi lobby"})");
+        auto m = parse(bob->read_text());
+        CHECK(field(m, "scope") == "room");
+        CHECK(field(m, "room") == "lobby");
+        CHECK(field(m, "from") == "alice");
+        CHECK(field(m, "text") == "hi lobby");
+        CHECK(field(m, "instance") == "b");
+        // Not members: nothing.
+        CHECK_FALSE(alice->read_text(300ms));
+        CHECK_FALSE(carol->read_text(10ms));
+
+        bob->send_text(R"({"op":"leave","room":"lobby"})");
+        CHECK(field(parse(bob->read_text()), "type") == "left");
+        settle();
+        alice->send_text(R"({"op":"send","room":"lobby","text":"anyone?"})");
+        CHECK_FALSE(bob->read_text(300ms));
+    }
+    SECTION("direct")
+    {
+        bob->send_text(R"({"op":"dm","to":"alice","text":"psst"})");
+        auto m = parse(alice->read_text());
+        CHECK(field(m, "scope") == "dm");
+        CHECK(field(m, "from") == "bob");
+        CHECK(field(m, "text") == "psst");
+        CHECK(field(m, "instance") == "a");
+        CHECK_FALSE(carol->read_text(300ms));
+        CHECK_FALSE(bob->read_text(10ms));
+    }
+}
+
+TEST_CASE("every bad request gets its error, and nobody else sees anything of it")
+{
+    cluster c;
+    auto alice = c.a.connect("alice");
+    auto bob = c.b.connect("bob");
+
+    const std::vector<std::pair<std::string, std::string>> bad = {
+        {"not json", "invalid_json"},
+        {"{\"op\":\"send\",\"text\":\"x\"", "invalid_json"},
+        {"{\"op\":\"send\",\"text\":\"x\"} trailing", "invalid_json"},
+        {"{\"op\":\"send\",\"text\":\"\\ud800\"}", "invalid_json"},
+        {"{\"op\":\"send\",\"op\":\"send\",\"text\":\"x\"}", "invalid_json"},
+        {"{\"op\":\"send\",\"text\":{\"nested\":1}}", "invalid_json"},
+        {"[\"op\",\"send\"]", "invalid_json"},
+        {"{\"op\":\"shout\",\"text\":\"x\"}", "unknown_op"},
+        {"{\"text\":\"x\"}", "missing_field"},
+        {"{\"op\":\"send\"}", "missing_field"},
+        {"{\"op\":\"dm\",\"text\":\"x\"}", "missing_field"},
+        {"{\"op\":\"join\"}", "missing_field"},
+        {"{\"op\":7}", "wrong_type"},
+        {"{\"op\":\"send\",\"text\":42}", "wrong_type"},
+        {"{\"op\":\"send\",\"room\":null,\"text\":\"x\"}", "wrong_type"},
+        {"{\"op\":\"dm\",\"to\":true,\"text\":\"x\"}", "wrong_type"},
+        {"{\"op\":\"send\",\"text\":\"x\",\"from\":\"bob\"}", "unknown_field"},
+        {"{\"op\":\"send\",\"room\":\"a:b\",\"text\":\"x\"}", "invalid_name"},
+        {"{\"op\":\"join\",\"room\":\"\"}", "invalid_name"},
+        {"{\"op\":\"leave\",\"room\":\"r*\"}", "invalid_name"},
+        {"{\"op\":\"dm\",\"to\":\"has space\",\"text\":\"x\"}", "invalid_name"},
+        {"{\"op\":\"send\",\"text\":\"" + std::string(17 * 1024, 'x') + "\"}", "too_long"},
+    };
+    for (const auto& [request, code] : bad) {
+        INFO(request.substr(0, 80));
+        alice->send_text(request);
+        auto m = parse(alice->read_text());
+        CHECK(field(m, "type") == "error");
+        CHECK(field(m, "code") == code);
+        CHECK(field(m, "message").size() > 0);
+    }
+    alice->send_frame(2, "binary");
+    CHECK(field(parse(alice->read_text()), "code") == "not_text");
+
+    // Still open, and the first thing bob ever sees is this.
+    alice->send_text(R"({"op":"send","text":"after the errors"})");
+    CHECK(field(parse(alice->read_text()), "text") == "after the errors");
+    CHECK(field(parse(bob->read_text()), "text") == "after the errors");
+    CHECK(c.a.metric("backplane_request_errors_total") == static_cast<long long>(bad.size() + 1));
+    CHECK(c.b.metric("backplane_request_errors_total") == 0);
+}
+
+TEST_CASE("a message over the inbound limit closes the connection with 1009")
+{
+    cluster c;
+    auto alice = c.a.connect("alice");
+    try {
+        alice->send_text(std::string(65 * 1024, 'x'));
+    } catch (const std::runtime_error&) {
+        // The server may close before it has read the whole frame.
+    }
+    auto f = alice->read();
+    REQUIRE(f);
+    CHECK(f->opcode == 8);
+    CHECK(f->close_code() == 1009);
+}
+
+TEST_CASE("a client that stops reading is closed as a slow consumer; the others get everything")
+{
+    cluster c;
+    auto sender = c.a.connect("sender");
+    auto fast = c.b.connect("fast");
+    auto slow = c.b.connect("slow", 4096); // never reads until the end
+
+    const int n = 600;
+    const std::string text(8 * 1024, 'm'); // 600 x 8 KiB: past 1 MiB plus the socket buffers
+    int got = 0, sender_got = 0;
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < n; ++i) {
+        sender->send_text(R"({"op":"send","text":")" + std::to_string(i) + text + "\"}");
+        // Everyone else keeps reading, as fast clients do.
+        while (auto m = fast->read_text(0ms)) {
+            CHECK(field(parse(m), "text") == std::to_string(got) + text);
+            ++got;
+        }
+        while (sender->read_text(0ms))
+            ++sender_got;
+    }
+    while (got < n) {
+        auto m = fast->read_text(2000ms);
+        REQUIRE(m);
+        CHECK(field(parse(m), "text") == std::to_string(got) + text);
+        ++got;
+    }
+    while (sender_got < n && sender->read_text(2000ms))
+        ++sender_got;
+    CHECK(sender_got == n);
+    CHECK(std::chrono::steady_clock::now() - start < 10s);
+    CHECK(c.b.metric("backplane_slow_consumer_closes_total") == 1);
+    CHECK(c.a.metric("backplane_slow_consumer_closes_total") == 0);
+
+    // The slow client, reading at last, finds the close after what was queued.
+    int before_close = 0;
+    std::optional<ws_frame> f;
+    while ((f = slow->read(3000ms)) && f->opcode == 1)
+        ++before_close;
+    REQUIRE(f);
+    CHECK(f->opcode == 8);
+    CHECK(f->close_code() == 1008);
+    CHECK(f->close_reason() == "slow consumer");
+    CHECK(before_close < n);
+    CHECK(c.b.metric("websocket_connections_total") == 1);
+}
+
+TEST_CASE("SIGTERM closes every client with 1001 and the instance exits 0")
+{
+    cluster c;
+    std::vector<std::unique_ptr<ws_client>> on_a;
+    for (int i = 0; i < 5; ++i)
+        on_a.push_back(c.a.connect("u" + std::to_string(i)));
+    auto on_b = c.b.connect("bob");
+
+    REQUIRE(c.a.proc().signal(SIGTERM));
+    for (auto& client : on_a) {
+        auto f = client->read(3000ms);
+        REQUIRE(f);
+        CHECK(f->opcode == 8);
+        CHECK(f->close_code() == 1001);
+    }
+    REQUIRE(c.a.proc().wait_for(5000ms));
+    const int status = c.a.proc().wait();
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+
+    // The other instance serves on.
+    on_b->send_text(R"({"op":"send","text":"still here"})");
+    CHECK(field(parse(on_b->read_text()), "text") == "still here");
+}
+
+TEST_CASE("the connection limit refuses handshakes past it with 503")
+{
+    redis_server redis;
+    instance a("a", redis.url(), {"--max-connections", "2"});
+    auto one = a.connect("one");
+    auto two = a.connect("two");
+    try {
+        ws_client three(a.port(), "/ws?user=three");
+        FAIL("a third connection was accepted");
+    } catch (const std::runtime_error& e) {
+        CHECK(std::string(e.what()).find("503") != std::string::npos);
+    }
+    CHECK_THROWS(ws_client(a.port(), "/ws?user=bad:name"));
+    CHECK(a.metric("websocket_connections_total") == 2);
+}
+
+TEST_CASE("the HTTP endpoints: chat page, health, metrics")
+{
+    redis_server redis;
+    instance a("a", redis.url());
+    CHECK(http_get(a.port(), "/").find("<title>backplane chat</title>") != std::string::npos);
+    CHECK(http_get(a.port(), "/healthz").find("200 OK") != std::string::npos);
+    CHECK(http_get(a.port(), "/nowhere").find("404") != std::string::npos);
+    const auto metrics = http_get(a.port(), "/metrics");
+    for (const char* name : {"websocket_connections_total", "backplane_messages_in_total",
+                             "backplane_messages_out_total", "backplane_broker_published_total",
+                             "backplane_broker_received_total", "backplane_slow_consumer_closes_total"})
+        CHECK(metric_value(metrics, name) == 0);
+}

@@ -1,0 +1,281 @@
+// tests/e2e/ws_client.hpp - a small blocking WebSocket client for the end to
+// end tests, on plain POSIX sockets so that a test controls every byte: it
+// can send a malformed frame, stop reading (a slow consumer), or read with a
+// deadline. Answers pings and close frames as a browser does.
+#ifndef BACKPLANE_TESTS_E2E_WS_CLIENT_HPP
+#define BACKPLANE_TESTS_E2E_WS_CLIENT_HPP
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace backplane::test {
+
+/// One frame as received.
+struct ws_frame {
+    int opcode = 0;       ///< 1 text, 2 binary, 8 close, 9 ping, 10 pong
+    std::string payload;  ///< for a close frame: the 2-byte code, then the reason
+
+    /// The close code of a close frame (1005 when it carries none).
+    int close_code() const
+    {
+        return payload.size() < 2 ? 1005
+                                  : (static_cast<unsigned char>(payload[0]) << 8) | static_cast<unsigned char>(payload[1]);
+    }
+    std::string close_reason() const { return payload.size() < 2 ? std::string() : payload.substr(2); }
+};
+
+/// Connects a TCP socket to 127.0.0.1:port; -1 on failure.
+inline int connect_loopback(std::uint16_t port, int rcvbuf = 0)
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (rcvbuf > 0) // before connect, so that the window is small from the start
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/// A plain HTTP GET; returns the whole response ("" on failure).
+inline std::string http_get(std::uint16_t port, std::string_view path)
+{
+    const int fd = connect_loopback(port);
+    if (fd < 0)
+        return {};
+    const std::string req = "GET " + std::string(path) + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+        ::close(fd);
+        return {};
+    }
+    std::string out;
+    char buf[4096];
+    for (;;) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 2000) <= 0)
+            break;
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0)
+            break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return out;
+}
+
+/// The value of `name` in a Prometheus text body, or -1.
+inline long long metric_value(const std::string& body, std::string_view name)
+{
+    const std::string key = "\n" + std::string(name) + "{";
+    const auto at = body.find(key);
+    if (at == std::string::npos)
+        return -1;
+    const auto sp = body.find("} ", at);
+    return sp == std::string::npos ? -1 : std::stoll(body.substr(sp + 2));
+}
+
+class ws_client {
+public:
+    using clock = std::chrono::steady_clock;
+
+    /// Connects and completes the handshake for `path` ("/ws?user=a").
+    /// @throws std::runtime_error if either fails; `status()` then says how.
+    ws_client(std::uint16_t port, std::string_view path, int rcvbuf = 0)
+    {
+        fd_ = connect_loopback(port, rcvbuf);
+        if (fd_ < 0)
+            throw std::runtime_error("ws_client: cannot connect");
+        const std::string req = "GET " + std::string(path) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+        write_all(req);
+        const auto deadline = clock::now() + std::chrono::seconds(5);
+        std::size_t end;
+        while ((end = in_.find("\r\n\r\n")) == std::string::npos)
+            if (!fill(deadline))
+                throw std::runtime_error("ws_client: no handshake response");
+        response_ = in_.substr(0, end);
+        in_.erase(0, end + 4);
+        if (response_.compare(0, 12, "HTTP/1.1 101") != 0)
+            throw std::runtime_error("ws_client: handshake refused: " + response_.substr(0, response_.find('\r')));
+    }
+
+    ws_client(const ws_client&) = delete;
+    ws_client& operator=(const ws_client&) = delete;
+    ~ws_client()
+    {
+        if (fd_ >= 0)
+            ::close(fd_);
+    }
+
+    /// Sends one masked frame.
+    void send_frame(int opcode, std::string_view payload, bool fin = true)
+    {
+        std::string f;
+        f.push_back(static_cast<char>((fin ? 0x80 : 0) | opcode));
+        if (payload.size() < 126) {
+            f.push_back(static_cast<char>(0x80 | payload.size()));
+        } else if (payload.size() < 65536) {
+            f.push_back(static_cast<char>(0x80 | 126));
+            f.push_back(static_cast<char>(payload.size() >> 8));
+            f.push_back(static_cast<char>(payload.size() & 0xff));
+        } else {
+            f.push_back(static_cast<char>(0x80 | 127));
+            for (int i = 7; i >= 0; --i)
+                f.push_back(static_cast<char>((std::uint64_t(payload.size()) >> (8 * i)) & 0xff));
+        }
+        const std::uint32_t key = rng_();
+        char k[4];
+        std::memcpy(k, &key, 4);
+        f.append(k, 4);
+        for (std::size_t i = 0; i < payload.size(); ++i)
+            f.push_back(static_cast<char>(payload[i] ^ k[i % 4]));
+        write_all(f);
+    }
+
+    void send_text(std::string_view text) { send_frame(1, text); }
+
+    /// The next text, binary or close frame within `timeout`, answering pings
+    /// (and a close frame, once) on the way; nullopt on timeout or EOF.
+    std::optional<ws_frame> read(std::chrono::milliseconds timeout = std::chrono::milliseconds(3000))
+    {
+        const auto deadline = clock::now() + timeout;
+        for (;;) {
+            if (auto f = parse()) {
+                if (f->opcode == 9) {
+                    reply(10, f->payload);
+                    continue;
+                }
+                if (f->opcode == 10)
+                    continue;
+                if (f->opcode == 8 && !close_sent_) {
+                    close_sent_ = true;
+                    reply(8, f->payload.substr(0, 2));
+                }
+                return f;
+            }
+            if (!fill(deadline))
+                return std::nullopt;
+        }
+    }
+
+    /// The next text frame; nullopt if another frame or nothing comes.
+    std::optional<std::string> read_text(std::chrono::milliseconds timeout = std::chrono::milliseconds(3000))
+    {
+        auto f = read(timeout);
+        if (!f || f->opcode != 1)
+            return std::nullopt;
+        return f->payload;
+    }
+
+    /// Whether the peer closed the TCP connection (read returned 0).
+    bool eof() const noexcept { return eof_; }
+    int fd() const noexcept { return fd_; }
+
+private:
+    // A pong or the close echo: best effort, the peer may be gone already.
+    void reply(int opcode, std::string_view payload)
+    {
+        try {
+            send_frame(opcode, payload);
+        } catch (const std::runtime_error&) {
+        }
+    }
+
+    void write_all(std::string_view data)
+    {
+        while (!data.empty()) {
+            const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                throw std::runtime_error("ws_client: send failed");
+            }
+            data.remove_prefix(static_cast<std::size_t>(n));
+        }
+    }
+
+    // Reads what is there, waiting until `deadline`; false on timeout or EOF.
+    bool fill(clock::time_point deadline)
+    {
+        if (eof_)
+            return false;
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
+        pollfd p{fd_, POLLIN, 0};
+        if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0)
+            return false;
+        char buf[65536];
+        const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+        if (n <= 0) {
+            eof_ = true;
+            return false;
+        }
+        in_.append(buf, static_cast<std::size_t>(n));
+        return true;
+    }
+
+    // One complete frame from the buffer, if there is one.
+    std::optional<ws_frame> parse()
+    {
+        if (in_.size() < 2)
+            return std::nullopt;
+        const auto b = reinterpret_cast<const unsigned char*>(in_.data());
+        std::uint64_t len = b[1] & 0x7f;
+        std::size_t at = 2;
+        if (len == 126) {
+            if (in_.size() < 4)
+                return std::nullopt;
+            len = (std::uint64_t(b[2]) << 8) | b[3];
+            at = 4;
+        } else if (len == 127) {
+            if (in_.size() < 10)
+                return std::nullopt;
+            len = 0;
+            for (int i = 0; i < 8; ++i)
+                len = (len << 8) | b[2 + i];
+            at = 10;
+        }
+        if (b[1] & 0x80)
+            throw std::runtime_error("ws_client: the server masked a frame");
+        if (in_.size() < at + len)
+            return std::nullopt;
+        ws_frame f;
+        f.opcode = b[0] & 0x0f;
+        f.payload = in_.substr(at, static_cast<std::size_t>(len));
+        in_.erase(0, at + static_cast<std::size_t>(len));
+        return f;
+    }
+
+    int fd_ = -1;
+    std::string in_;
+    std::string response_;
+    bool eof_ = false;
+    bool close_sent_ = false;
+    std::mt19937 rng_{std::random_device{}()};
+};
+
+} // namespace backplane::test
+
+#endif
