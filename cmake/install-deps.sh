@@ -9,11 +9,19 @@ backplane_packages=(
   libasio-dev libwebsocketpp-dev libhiredis-dev   # the library's dependencies
   catch2 libbenchmark-dev                          # tests and benchmarks
   redis-server                                     # the backplane the tests run against
+  chromium nodejs npm                              # the chat page's browser test (playwright-core)
 )
+
+# Packages wanted only for a command that may come from elsewhere: nodejs from
+# another repository provides node and npm, and conflicts with Debian's npm.
+declare -A backplane_package_command=([nodejs]=node [npm]=npm [chromium]=chromium)
 
 backplane_install_deps() {
   local missing=()
   for p in "${backplane_packages[@]}" "$@"; do
+    if [ -n "${backplane_package_command[$p]:-}" ] && command -v "${backplane_package_command[$p]}" >/dev/null 2>&1; then
+      continue
+    fi
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then

@@ -1,0 +1,153 @@
+// The chat page in a real browser: a private redis-server, two
+// backplane-instance processes on it, and headless Chromium (Debian's
+// chromium, driven by playwright-core) with one page on each instance. Each
+// page sends a message and both must show both.
+//
+//   npm ci && node chat.test.js path/to/backplane-instance
+//
+// Environment: CHROMIUM (default /usr/bin/chromium), REDIS_SERVER (default
+// redis-server from PATH). Exits 0 on success, 1 on failure; every process it
+// started is stopped either way, also on SIGINT/SIGTERM.
+"use strict";
+const { chromium } = require("playwright-core");
+const { spawn } = require("child_process");
+const fs = require("fs");
+const net = require("net");
+const os = require("os");
+const path = require("path");
+
+const instanceBinary = process.argv[2];
+if (!instanceBinary) {
+  console.error("usage: node chat.test.js path/to/backplane-instance");
+  process.exit(2);
+}
+const children = [];
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "backplane-browser-"));
+
+function cleanup() {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => { cleanup(); process.exit(1); });
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+function start(argv, name) {
+  const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  child.output = "";
+  child.stdout.on("data", (d) => { child.output += d; });
+  child.stderr.on("data", (d) => { child.output += d; });
+  child.name = name;
+  return child;
+}
+
+async function waitFor(what, predicate, timeoutMs = 10000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await predicate();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error("timed out waiting for " + what);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function redisPing(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, "127.0.0.1", () => s.write("PING\r\n"));
+    s.on("data", (d) => { s.destroy(); resolve(d.toString().startsWith("+PONG")); });
+    s.on("error", () => resolve(false));
+  });
+}
+
+async function metric(port, name) {
+  const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const m = body.match(new RegExp("^" + name + "\\{[^}]*\\} (\\d+)$", "m"));
+  return m ? Number(m[1]) : -1;
+}
+
+async function startInstance(id, redisPort) {
+  const child = start([instanceBinary, "--port", "0", "--address", "127.0.0.1", "--instance-id", id,
+                       "--broker", "redis-pubsub", "--redis", `redis://127.0.0.1:${redisPort}`], id);
+  const port = Number(await waitFor(`instance ${id} to listen`,
+    () => (child.output.match(/^listening on (\d+)/m) || [])[1]));
+  await waitFor(`instance ${id} to reach Redis`, async () => (await metric(port, "backplane_redis_connected")) === 1);
+  return { child, port };
+}
+
+function exited(child, timeoutMs) {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
+    const t = setTimeout(() => resolve(null), timeoutMs);
+    child.on("exit", (code) => { clearTimeout(t); resolve(code); });
+  });
+}
+
+async function main() {
+  const redisPort = await freePort();
+  start([process.env.REDIS_SERVER || "redis-server", "--port", String(redisPort), "--bind", "127.0.0.1",
+         "--save", "", "--appendonly", "no", "--dir", tmp], "redis");
+  await waitFor("redis-server", () => redisPing(redisPort));
+  const a = await startInstance("a", redisPort);
+  const b = await startInstance("b", redisPort);
+
+  const context = await chromium.launchPersistentContext(path.join(tmp, "profile"), {
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  try {
+    const alice = await context.newPage();
+    const bob = await context.newPage();
+    await alice.goto(`http://127.0.0.1:${a.port}/?user=alice`);
+    await bob.goto(`http://127.0.0.1:${b.port}/?user=bob`);
+    for (const [page, id] of [[alice, "a"], [bob, "b"]]) {
+      await page.waitForFunction((want) => document.getElementById("instance").textContent === want &&
+        document.getElementById("status").textContent === "connected", id, { timeout: 10000 });
+    }
+
+    async function say(page, text) {
+      await page.fill("#text", text);
+      await page.click("#send");
+    }
+    async function shows(page, line) {
+      await page.waitForFunction((want) => [...document.querySelectorAll("#log div")]
+        .some((d) => d.textContent === want), line, { timeout: 5000 });
+    }
+    await say(alice, "hello from alice");
+    await shows(alice, "[all] alice: hello from alice  (via a)");
+    await shows(bob, "[all] alice: hello from alice  (via b)");
+    await say(bob, "hello from bob");
+    await shows(bob, "[all] bob: hello from bob  (via b)");
+    await shows(alice, "[all] bob: hello from bob  (via a)");
+  } finally {
+    await context.close();
+  }
+
+  for (const inst of [a, b]) {
+    inst.child.kill("SIGTERM");
+    const code = await exited(inst.child, 5000);
+    if (code !== 0) throw new Error(`instance ${inst.child.name} exited with ${code} after SIGTERM`);
+  }
+}
+
+const watchdog = setTimeout(() => { console.error("FAIL: timed out"); cleanup(); process.exit(1); }, 60000);
+main().then(() => {
+  clearTimeout(watchdog);
+  cleanup();
+  console.log("PASS: two pages on two instances exchanged messages");
+  process.exit(0);
+}, (e) => {
+  clearTimeout(watchdog);
+  console.error("FAIL:", e.message);
+  for (const c of children) if (c.output) console.error(`--- ${c.name} output ---\n${c.output}`);
+  cleanup();
+  process.exit(1);
+});
