@@ -74,6 +74,10 @@ struct cluster {
         return {c, id};
     }
 
+    /// Subscriptions take effect at once on the memory bus: this only runs
+    /// what is queued (see scenarios.hpp).
+    void settle() { run(); }
+
     /// Runs until every queued delivery is done.
     void run()
     {

@@ -1,5 +1,6 @@
 #include <backplane/hub.hpp>
 
+#include "scenarios.hpp"
 #include "support.hpp"
 
 #include <catch2/catch.hpp>
@@ -12,69 +13,29 @@ using backplane::test::cluster;
 using backplane::test::recording_hub;
 using strings = std::vector<std::string>;
 
+// The cross-instance scenarios are shared with the Redis broker's tests.
 TEST_CASE("a broadcast reaches every connection on every hub, the sender's too")
 {
     cluster<> c(3);
-    auto [a, a_id] = c.connect(0, "alice");
-    auto [b, b_id] = c.connect(1, "bob");
-    auto [d, d_id] = c.connect(2, "dave");
-    REQUIRE_FALSE(c[0].broadcast("hi"));
-    c.run();
-    for (const auto& conn : {a, b, d})
-        CHECK(conn->texts() == strings{"hi"});
-    CHECK(c[0].stats().published == 1);
-    for (int i = 0; i < 3; ++i)
-        CHECK(c[i].stats().received == 1);
+    test::scenarios::broadcast_reaches_everyone(c);
 }
 
 TEST_CASE("exclude skips the sending connection only, not the same id on another hub")
 {
     cluster<> c(2);
-    auto [a, a_id] = c.connect(0, "alice");
-    auto [a2, a2_id] = c.connect(0, "alice");
-    auto [b, b_id] = c.connect(1, "bob");
-    REQUIRE(a_id == b_id); // the first connection of each hub: the same number
-    c[0].broadcast("hi", a_id);
-    c[0].join(a_id, "r");
-    c[0].join(a2_id, "r");
-    c[1].join(b_id, "r");
-    c[0].send_to_room("r", "room", a_id);
-    c[0].send_to_user("alice", "dm", a2_id);
-    c.run();
-    CHECK(a->texts() == strings{"dm"});
-    CHECK(a2->texts() == strings{"hi", "room"});
-    CHECK(b->texts() == strings{"hi", "room"});
+    test::scenarios::exclude_skips_the_sender_only(c);
 }
 
 TEST_CASE("a room message reaches the room's members on every hub and nobody else")
 {
     cluster<> c(3);
-    auto [a, a_id] = c.connect(0, "alice");
-    auto [b, b_id] = c.connect(1, "bob");
-    auto [d, d_id] = c.connect(2, "dave");
-    REQUIRE_FALSE(c[0].join(a_id, "lobby"));
-    REQUIRE_FALSE(c[2].join(d_id, "lobby"));
-    REQUIRE_FALSE(c[1].send_to_room("lobby", "x")); // a non-member may send
-    c.run();
-    CHECK(a->texts() == strings{"x"});
-    CHECK(b->texts().empty());
-    CHECK(d->texts() == strings{"x"});
-    CHECK(c[1].stats().received == 0); // hub 1 has no member: not subscribed
+    test::scenarios::room_message_reaches_members_only(c);
 }
 
 TEST_CASE("a direct message reaches every connection of the user on every hub")
 {
     cluster<> c(3);
-    auto [p, p_id] = c.connect(0, "carol"); // phone
-    auto [l, l_id] = c.connect(2, "carol"); // laptop
-    auto [t, t_id] = c.connect(2, "carol"); // tablet
-    auto [o, o_id] = c.connect(1, "other");
-    REQUIRE_FALSE(c[1].send_to_user("carol", "psst"));
-    c.run();
-    for (const auto& conn : {p, l, t})
-        CHECK(conn->texts() == strings{"psst"});
-    CHECK(o->texts().empty());
-    CHECK(c[1].stats().received == 0);
+    test::scenarios::direct_message_reaches_every_connection_of_the_user(c);
 }
 
 TEST_CASE("one frame is built per message and shared by every recipient")

@@ -35,6 +35,11 @@ enum class error {
     operation_aborted,
     /// The operation did not complete within its deadline.
     timeout,
+    /// A Redis URL is malformed or names an unsupported scheme.
+    invalid_url,
+    /// The connection to the server was lost before the reply arrived; the
+    /// command may or may not have been executed.
+    connection_lost,
 };
 
 namespace detail {
@@ -57,6 +62,8 @@ public:
         case error::protocol_error: return "protocol error";
         case error::operation_aborted: return "operation aborted";
         case error::timeout: return "operation timed out";
+        case error::invalid_url: return "invalid Redis URL";
+        case error::connection_lost: return "connection lost before the reply";
         }
         return "unknown backplane error";
     }

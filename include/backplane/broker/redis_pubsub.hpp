@@ -1,0 +1,158 @@
+// backplane/broker/redis_pubsub.hpp - hubs in several processes, one Redis.
+//
+//   basic_hub<transport::memory, broker::redis_pubsub> hub(
+//       {}, broker::redis_pubsub(io.get_executor(), "redis://127.0.0.1:6379"));
+//
+// Each broker holds two connections, whatever the number of WebSocket
+// clients of its hub: a command connection that PUBLISHes (pipelined), and
+// a subscriber connection that holds every channel the hub needs. Hubs in
+// several processes on one Redis behave as hubs on one broker::memory_bus in
+// one process, with Redis Pub/Sub's delivery: at most once, and nothing is
+// kept for a hub that is disconnected at the time of a publish.
+//
+// Broker requirements, as the hub uses them (both sides of the contract):
+// - the hub calls `set_message_handler(h)` once, before anything else;
+// - the hub calls `subscribe(channel)` once per channel until it calls
+//   `unsubscribe(channel)`, and never unsubscribes what it did not subscribe;
+// - the broker calls `h(channel, id, data)` once per message published on a
+//   subscribed channel, on the hub's executor, never from inside `publish`,
+//   `subscribe` or `unsubscribe`; `id` is the broker's id for the message, or
+//   empty where the broker has none (this one has none);
+// - `publish(channel, data, done)` copies what it needs before it returns and
+//   calls `done(ec)` once, later, on the hub's executor, if `done` is set.
+// All calls are made on the hub's executor.
+//
+// What this broker adds: a subscribed channel stays subscribed across
+// reconnects (every channel is subscribed again on each new connection);
+// `done` gets error::queue_full when the publisher's queue is full (Redis
+// down or too slow), error::connection_lost when the connection died before
+// the reply, error::server_error on an error reply; messages published while
+// the subscriber is disconnected are lost, as Pub/Sub loses them.
+//
+// Thread safety: none; use it on the executor given to the constructor.
+#ifndef BACKPLANE_BROKER_REDIS_PUBSUB_HPP
+#define BACKPLANE_BROKER_REDIS_PUBSUB_HPP
+
+#include <backplane/detail/traits.hpp>
+#include <backplane/redis/config.hpp>
+#include <backplane/redis/connection.hpp>
+#include <backplane/redis/options.hpp>
+#include <backplane/redis/subscriber.hpp>
+
+#include <asio/any_io_executor.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace backplane::broker {
+
+/// Settings of a redis_pubsub broker.
+struct redis_pubsub_options {
+    /// Settings of both connections (timeouts, backoff, probe, queue bound).
+    /// Their client_name is replaced by the one below.
+    redis::connection_options connection;
+    /// Prefix of the names the connections give themselves in CLIENT LIST:
+    /// "{client_name}:pub" and "{client_name}:sub"; empty: no names.
+    std::string client_name;
+};
+
+/// Counters of a redis_pubsub broker. They only grow.
+struct redis_pubsub_stats {
+    std::uint64_t published = 0;      ///< publishes handed to the broker
+    std::uint64_t publish_errors = 0; ///< of those, failed (queue full, lost, error reply)
+    std::uint64_t received = 0;       ///< messages handed to the hub
+    std::uint64_t reconnects = 0;     ///< of both connections, after their first connect
+    std::uint64_t resubscribed = 0;   ///< channels subscribed again after reconnects
+    std::uint64_t probe_timeouts = 0; ///< connections closed by the liveness probe
+};
+
+/// The Redis Pub/Sub broker policy. Movable; the destructor closes both
+/// connections.
+class redis_pubsub {
+public:
+    /// Starts connecting both connections at once.
+    /// @param ex the executor of the hub that owns this broker.
+    redis_pubsub(asio::any_io_executor ex, redis::config server, redis_pubsub_options options = {})
+        : executor_(ex),
+          publisher_(ex, server, named(options, ":pub")),
+          subscriber_(ex, server, named(options, ":sub"))
+    {
+    }
+
+    /// As above, with the server read from a URL.
+    /// @throws std::invalid_argument on a malformed URL.
+    redis_pubsub(asio::any_io_executor ex, std::string_view url, redis_pubsub_options options = {})
+        : redis_pubsub(std::move(ex), redis::parse_url(url), std::move(options))
+    {
+    }
+
+    redis_pubsub(redis_pubsub&&) noexcept = default;
+    redis_pubsub& operator=(redis_pubsub&&) = delete;
+
+    const asio::any_io_executor& get_executor() const noexcept { return executor_; }
+
+    void set_message_handler(backplane::detail::message_handler h)
+    {
+        if (!h)
+            return subscriber_.set_message_handler(nullptr);
+        subscriber_.set_message_handler(
+            [h = std::move(h)](std::string_view channel, std::string_view data) { h(channel, {}, data); });
+    }
+
+    void subscribe(std::string_view channel) { subscriber_.subscribe(channel); }
+
+    void unsubscribe(std::string_view channel) { subscriber_.unsubscribe(channel); }
+
+    void publish(std::string_view channel, std::string_view data, backplane::detail::publish_handler done = {})
+    {
+        ++published_;
+        publisher_.publish(channel, data, std::move(done));
+    }
+
+    /// Whether both connections are ready.
+    bool connected() const noexcept
+    {
+        return publisher_.state() == redis::connection_state::ready
+               && subscriber_.state() == redis::connection_state::ready;
+    }
+    redis::connection_state publisher_state() const noexcept { return publisher_.state(); }
+    redis::connection_state subscriber_state() const noexcept { return subscriber_.state(); }
+
+    redis_pubsub_stats stats() const noexcept
+    {
+        const auto p = publisher_.stats();
+        const auto s = subscriber_.stats();
+        return {published_,
+                p.failed,
+                s.received,
+                p.connection.reconnects + s.connection.reconnects,
+                s.resubscribed,
+                p.connection.probe_timeouts + s.connection.probe_timeouts};
+    }
+
+    /// The two connections, for what the broker does not wrap (PING barriers,
+    /// diagnostics). Do not subscribe through the subscriber behind the hub's back.
+    redis::connection& publisher() noexcept { return publisher_; }
+    redis::subscriber& subscriber() noexcept { return subscriber_; }
+
+private:
+    static redis::connection_options named(const redis_pubsub_options& o, const char* suffix)
+    {
+        auto c = o.connection;
+        c.client_name = o.client_name.empty() ? std::string() : o.client_name + suffix;
+        return c;
+    }
+
+    asio::any_io_executor executor_;
+    redis::connection publisher_;
+    redis::subscriber subscriber_;
+    std::uint64_t published_ = 0;
+};
+
+static_assert(backplane::detail::is_broker<redis_pubsub>::value, "redis_pubsub must satisfy the broker requirements");
+
+} // namespace backplane::broker
+
+#endif
