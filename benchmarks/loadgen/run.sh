@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Runs the load scenarios on loopback: a private redis-server, two
+# backplane-instance processes (redis-pubsub) and backplane-loadgen, and
+# prints the figures.
+#
+#   bash benchmarks/loadgen/run.sh [BUILD_DIR]      (default: build; built if needed)
+#
+# Scenarios: 1,000 clients over two instances, 64-byte global messages, at
+# 10 messages/s (10,000 deliveries/s: latency) and at 1,000 messages/s
+# (1,000,000 deliveries/s: throughput); then 15,000 idle connections on one
+# instance (RSS growth per connection). RATE, DURATION and IDLE override.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build=${1:-build}
+duration=${DURATION:-10}
+idle=${IDLE:-15000}
+if [ ! -x "$build/demo/backplane-instance" ] || [ ! -x "$build/benchmarks/loadgen/backplane-loadgen" ]; then
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$build" -j "$(nproc)" --target backplane-instance backplane-loadgen
+fi
+instance_bin=$build/demo/backplane-instance
+loadgen_bin=$build/benchmarks/loadgen/backplane-loadgen
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+}
+
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+  >"$work/redis.log" 2>&1 &
+pids+=($!)
+until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
+
+# Starts an instance; sets port_$1 and pid_$1.
+start_instance() {
+  "$instance_bin" --port 0 --address 127.0.0.1 --instance-id "$1" --broker redis-pubsub \
+    --redis "redis://127.0.0.1:$redis_port" >"$work/$1.log" 2>&1 &
+  local pid=$!
+  pids+=("$pid")
+  until grep -q '^listening on' "$work/$1.log" 2>/dev/null; do sleep 0.05; done
+  printf -v "port_$1" '%s' "$(awk '/^listening on/ {print $3; exit}' "$work/$1.log")"
+  printf -v "pid_$1" '%s' "$pid"
+}
+start_instance a
+start_instance b
+targets=(--target "127.0.0.1:$port_a" --target "127.0.0.1:$port_b")
+echo "redis-server :$redis_port, instances a :$port_a, b :$port_b; $(nproc) cores"
+
+echo
+echo "== latency: 1,000 clients, 10 messages/s of 64 bytes (10,000 deliveries/s), ${duration} s"
+"$loadgen_bin" "${targets[@]}" --clients 1000 --senders 1 --rate 10 --size 64 --duration "$duration" || true
+
+echo
+echo "== throughput: 1,000 clients, ${RATE:-1000} messages/s of 64 bytes, ${duration} s"
+"$loadgen_bin" "${targets[@]}" --clients 1000 --senders 1 --rate "${RATE:-1000}" --size 64 \
+  --duration "$duration" --batch "${BATCH:-1}" || true
+
+echo
+echo "== memory: $idle idle connections on instance a"
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+before=$(rss "$pid_a")
+"$loadgen_bin" --target "127.0.0.1:$port_a" --idle "$idle" >"$work/idle.log" 2>&1 &
+idle_pid=$!
+pids+=("$idle_pid")
+until grep -q '^idle' "$work/idle.log" 2>/dev/null; do
+  kill -0 "$idle_pid" 2>/dev/null || { cat "$work/idle.log"; exit 1; }
+  sleep 0.2
+done
+head -1 "$work/idle.log"
+sleep 1
+after=$(rss "$pid_a")
+echo "instance a RSS: ${before} KiB before, ${after} KiB with $idle connections:" \
+  "$(( (after - before) * 1024 / idle )) bytes per connection"
