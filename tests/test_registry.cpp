@@ -28,10 +28,10 @@ void check_against(const registry& r, const std::map<std::uint64_t, std::pair<st
             rooms[room].insert(id);
     }
     REQUIRE(r.room_count() == rooms.size());
-    auto ids = [&](const std::vector<backplane::detail::slot_index>* list) {
+    auto ids = [&](const registry::list_node* list) {
         std::multiset<std::uint64_t> out;
         REQUIRE(list);
-        for (auto index : *list)
+        for (auto index : list->second.members)
             out.insert(r.slot_at(index).id);
         return out;
     };
@@ -42,7 +42,7 @@ void check_against(const registry& r, const std::map<std::uint64_t, std::pair<st
     std::multiset<std::uint64_t> all;
     for (const auto& [id, v] : model)
         all.insert(id);
-    REQUIRE(ids(&r.all()) == all);
+    REQUIRE(ids(&const_cast<registry&>(r).all()) == all);
 }
 
 } // namespace

@@ -40,6 +40,8 @@ enum class error {
     /// The connection to the server was lost before the reply arrived; the
     /// command may or may not have been executed.
     connection_lost,
+    /// A message id is not of the form "ms-seq".
+    invalid_stream_id,
 };
 
 namespace detail {
@@ -64,6 +66,7 @@ public:
         case error::timeout: return "operation timed out";
         case error::invalid_url: return "invalid Redis URL";
         case error::connection_lost: return "connection lost before the reply";
+        case error::invalid_stream_id: return "invalid message id";
         }
         return "unknown backplane error";
     }

@@ -19,6 +19,12 @@
 // all hubs see one order per channel, and a broker that assigns ids (streams)
 // has assigned one before any client sees the message.
 //
+// With a broker that keeps history (ids "ms-seq"), a connection that says
+// what it last received is caught up before it joins the live flow: its
+// membership stays pending (counted, not delivered to) while pages of history
+// are sent to it alone, and it goes live at the id where history and the
+// live flow meet, so it sees every message once and in order.
+//
 // Delivery is the hot path: a message becomes one transport frame, and that
 // same frame is handed to every target; there is no copy and no allocation
 // per recipient.
@@ -34,15 +40,19 @@
 #include <backplane/error.hpp>
 #include <backplane/names.hpp>
 #include <backplane/send_status.hpp>
+#include <backplane/stream_id.hpp>
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <functional>
+#include <memory>
 #include <random>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -90,6 +100,25 @@ struct message_view {
 /// empty). Called once per delivered message, never per recipient.
 using frame_builder = std::function<void(const message_view& message, std::string& out)>;
 
+/// Where a reconnecting connection resumes: the last id it received on the
+/// global channel and on its user's channel; empty: no replay for that one.
+struct resume_point {
+    std::string_view global;
+    std::string_view user;
+};
+
+/// The outcome of one catch-up, reported once per channel caught up on.
+struct recovery_result {
+    message_kind kind;        ///< broadcast (global), room or user
+    std::string_view target;  ///< room or user; empty for the global channel
+    bool recovered = false;   ///< everything after the id was still there: no gap
+    std::size_t replayed = 0; ///< messages sent from history
+    std::error_code error;    ///< history could not be read; live delivery goes on
+};
+
+/// Called when the history is sent and before any live message that follows it.
+using recovery_handler = std::function<void(const recovery_result&)>;
+
 /// Settings of a hub. The defaults are the seed design's.
 struct hub_options {
     /// This instance's id, carried in every envelope it publishes. It must be
@@ -119,6 +148,8 @@ struct hub_options {
     /// the receiving side knows (the broker's id); empty: the frame is the
     /// payload as it was sent.
     frame_builder build_frame;
+    /// Messages read per page of history while a connection catches up.
+    std::size_t replay_page = 100;
 };
 
 /// Counters of one hub, for metrics. They only grow.
@@ -130,6 +161,7 @@ struct hub_stats {
     std::uint64_t dropped_connections = 0; ///< connections removed after a failed send
     std::uint64_t malformed = 0;          ///< messages whose envelope was rejected
     std::uint64_t unrouted = 0;           ///< messages with no local target
+    std::uint64_t replayed = 0;           ///< frames sent from history
 };
 
 /// The fan-out core.
@@ -196,10 +228,45 @@ public:
         return id;
     }
 
+    /// Registers a connection that resumes: it receives what the global and
+    /// user channels kept after the ids in `from`, then the live flow. Calls
+    /// `done` once per channel caught up on. Needs a broker with history.
+    /// @returns the new connection's id, or no_connection with `ec` set
+    /// (error::invalid_name, error::invalid_stream_id).
+    connection_id open(connection_handle handle, std::string_view user, std::error_code& ec,
+                       resume_point from, recovery_handler done)
+    {
+        static_assert(detail::has_history<Broker>::value, "this Broker keeps no history");
+        stream_id global, mine;
+        if ((ec = validate_name(user, options_.max_name_length)))
+            return no_connection;
+        if ((!from.global.empty() && !parse_stream_id(from.global, global))
+            || (!from.user.empty() && !parse_stream_id(from.user, mine))) {
+            ec = error::invalid_stream_id;
+            return no_connection;
+        }
+        if (!from.user.empty() && !routes_users_by_channel()) {
+            ec = std::make_error_code(std::errc::operation_not_supported);
+            return no_connection;
+        }
+        // Both memberships pending at once, so that neither list sees the
+        // connection before its own catch-up is done.
+        auto [id, created] = registry_.open(std::move(handle), user, true);
+        if (created && routes_users_by_channel())
+            broker_.subscribe(user_channel_.name(user));
+        const auto* s = registry_.get(id);
+        start_or_activate(id, s->all.list, message_kind::broadcast, options_.global_channel,
+                          from.global.empty() ? nullptr : &global, done);
+        start_or_activate(id, s->user.list, message_kind::user, user_channel_.name(user),
+                          from.user.empty() ? nullptr : &mine, std::move(done));
+        return id;
+    }
+
     /// Forgets a connection: leaves its rooms and drops its user's channel if
     /// it was the last. Closing an unknown or already closed id does nothing.
     void close(connection_id id)
     {
+        cancel_recoveries(id, nullptr);
         registry_.close(id, [this](detail::list_kind kind, std::string_view name) {
             unsubscribe(kind, name);
         });
@@ -219,6 +286,34 @@ public:
         return {};
     }
 
+    /// Joins a room and first sends the connection what the room's channel
+    /// kept after `last_id`; calls `done` when that is sent, before any live
+    /// message that follows it. Needs a broker with history and
+    /// room_routing::per_room_channel. Joining a room already joined is not
+    /// an error and replays nothing.
+    std::error_code join(connection_id id, std::string_view room, std::string_view last_id,
+                         recovery_handler done)
+    {
+        static_assert(detail::has_history<Broker>::value, "this Broker keeps no history");
+        if (auto ec = validate_name(room, options_.max_name_length))
+            return ec;
+        stream_id after;
+        if (!parse_stream_id(last_id, after))
+            return error::invalid_stream_id;
+        if (!routes_rooms_by_channel())
+            return std::make_error_code(std::errc::operation_not_supported);
+        auto result = registry_.join(id, room, true);
+        if (result == detail::join_result::unknown)
+            return error::unknown_connection;
+        if (result == detail::join_result::already)
+            return {};
+        const std::string_view channel = room_channel_.name(room);
+        if (result == detail::join_result::created)
+            broker_.subscribe(channel);
+        start_or_activate(id, registry_.room(room), message_kind::room, channel, &after, std::move(done));
+        return {};
+    }
+
     /// Removes a connection from a room; unsubscribes the room's channel if
     /// it was the last local member. Leaving a room not joined is not an error.
     std::error_code leave(connection_id id, std::string_view room)
@@ -227,6 +322,8 @@ public:
             return ec;
         if (!registry_.contains(id))
             return error::unknown_connection;
+        if (auto* list = registry_.room(room))
+            cancel_recoveries(id, list);
         if (registry_.leave(id, room))
             unsubscribe(detail::list_kind::room, room);
         return {};
@@ -365,22 +462,37 @@ private:
             return;
         }
         ++stats_.received;
-        const std::vector<detail::slot_index>* targets = nullptr;
+        list_node* list = nullptr;
         switch (e.kind) {
-        case message_kind::broadcast: targets = &registry_.all(); break;
-        case message_kind::room: targets = registry_.room(e.target); break;
-        case message_kind::user: targets = registry_.user(e.target); break;
+        case message_kind::broadcast: list = &registry_.all(); break;
+        case message_kind::room: list = registry_.room(e.target); break;
+        case message_kind::user: list = registry_.user(e.target); break;
         }
-        if (!targets || targets->empty()) {
+        auto recovering = list && !recoveries_.empty() ? recoveries_.find(list) : recoveries_.end();
+        if (!list || (list->second.members.empty() && recovering == recoveries_.end())) {
             ++stats_.unrouted;
             return;
         }
         const connection_id skip = e.origin == options_.instance_id ? e.exclude : no_connection;
+        const frame f = make_frame(e, broker_id);
+        if (recovering != recoveries_.end())
+            advance_recoveries(recovering, broker_id, f, skip);
+        deliver(list->second.members, f, skip);
+        // Catch-ups that reached the live flow join it after this message,
+        // which they have had already; the dead go last, as closing edits lists.
+        for (const auto& [id, node] : activated_)
+            registry_.activate(id, node);
+        activated_.clear();
+        close_dead();
+    }
+
+    frame make_frame(const envelope& e, std::string_view broker_id)
+    {
         if (!options_.build_frame)
-            return deliver(*targets, transport_.make_frame(e.payload), skip);
+            return transport_.make_frame(e.payload);
         frame_bytes_.clear();
         options_.build_frame({e.kind, e.target, e.origin, e.sequence, broker_id, e.payload}, frame_bytes_);
-        deliver(*targets, transport_.make_frame(frame_bytes_), skip);
+        return transport_.make_frame(frame_bytes_);
     }
 
     // The fast path: one frame, every target, nothing allocated per target.
@@ -399,11 +511,189 @@ private:
         }
         stats_.deliveries += delivered;
         stats_.backpressure += pressured;
-        // Removed after the loop: closing edits the lists being walked.
+    }
+
+    // Sends one frame to one connection, outside the fast path.
+    void send_one(connection_id id, const frame& f)
+    {
+        const auto* s = registry_.get(id);
+        if (!s)
+            return;
+        switch (transport_.send(s->handle, f)) {
+        case send_status::ok: ++stats_.deliveries; break;
+        case send_status::backpressure: ++stats_.deliveries; ++stats_.backpressure; break;
+        case send_status::dropped: dead_.push_back(id); break;
+        }
+    }
+
+    void close_dead()
+    {
         for (const auto id : dead_)
             close(id);
         stats_.dropped_connections += dead_.size();
         dead_.clear();
+    }
+
+    // ---- Catch-up from history ------------------------------------------
+    //
+    // A recovering connection is a pending member of one list. It reads pages
+    // after its cursor (the last id it was sent) while the hub notes the last
+    // live id of that channel. After a short page: if live is ahead, another
+    // page; if live is level, it goes live now; if live is behind (messages
+    // it has read are still on their way), it waits, skipping live messages
+    // up to its cursor, and goes live with the first one past it.
+
+    using list_node = typename detail::registry<connection_handle>::list_node;
+
+    struct recovery {
+        std::uint64_t key;   // names it in page callbacks; never reused
+        connection_id conn;
+        list_node* list;     // alive while this pending membership is
+        std::string channel;
+        stream_id cursor;
+        stream_id live;      // the last live id seen meanwhile
+        bool reading = true; // false: history read, waiting for live
+        bool first_page = true;
+        recovery_result result;
+        recovery_handler done;
+    };
+    using recovery_list = std::vector<std::unique_ptr<recovery>>;
+    using recovery_map = std::unordered_map<const list_node*, recovery_list>;
+
+    void start_or_activate(connection_id id, list_node* list, message_kind kind, std::string_view channel,
+                           const stream_id* after, recovery_handler done)
+    {
+        if (!after) {
+            registry_.activate(id, list);
+            return;
+        }
+        auto r = std::make_unique<recovery>();
+        r->key = ++recovery_keys_;
+        r->conn = id;
+        r->list = list;
+        r->channel = std::string(channel);
+        r->cursor = *after;
+        r->result.kind = kind;
+        r->result.target = kind == message_kind::broadcast ? std::string_view() : std::string_view(list->first);
+        r->done = std::move(done);
+        auto& rec = *r;
+        recoveries_[list].push_back(std::move(r));
+        read_page(rec);
+    }
+
+    void read_page(recovery& r)
+    {
+        broker_.history(r.channel, r.cursor.to_string(), options_.replay_page,
+                        [this, key = r.key, list = r.list](std::error_code ec, detail::history_page page) {
+                            on_page(key, list, ec, std::move(page));
+                        });
+    }
+
+    recovery* find_recovery(std::uint64_t key, list_node* list)
+    {
+        auto it = recoveries_.find(list);
+        if (it == recoveries_.end())
+            return nullptr;
+        for (auto& r : it->second)
+            if (r->key == key)
+                return r.get();
+        return nullptr;
+    }
+
+    void on_page(std::uint64_t key, list_node* list, std::error_code ec, detail::history_page page)
+    {
+        recovery* r = find_recovery(key, list);
+        if (!r)
+            return; // the connection left or closed meanwhile
+        if (ec) {
+            r->result.error = ec;
+            r->result.recovered = false;
+        } else if (r->first_page) {
+            r->result.recovered = page.cursor_found;
+        }
+        r->first_page = false;
+        const connection_id conn = r->conn;
+        for (const auto& entry : page.entries) {
+            envelope e;
+            stream_id id;
+            if (!parse_stream_id(entry.id, id) || !(r->cursor < id) || decode(entry.data, e))
+                continue;
+            r->cursor = id;
+            ++r->result.replayed;
+            if (e.origin == options_.instance_id && e.exclude == conn)
+                continue;
+            send_one(conn, make_frame(e, entry.id));
+            ++stats_.replayed;
+        }
+        if (!dead_.empty())
+            return close_dead(); // the connection is gone, and its catch-up with it
+        if (!ec && (page.entries.size() >= options_.replay_page || r->cursor < r->live))
+            return read_page(*r);
+        r->reading = false;
+        auto done = std::move(r->done);
+        const auto result = r->result;
+        if (r->cursor == r->live)
+            finish(*r);
+        if (done)
+            done(result);
+    }
+
+    // Called for each live message on a list with catch-ups under way,
+    // before its members receive it.
+    void advance_recoveries(typename recovery_map::iterator it, std::string_view broker_id, const frame& f,
+                            connection_id skip)
+    {
+        stream_id id;
+        if (!parse_stream_id(broker_id, id))
+            return;
+        auto& list = it->second;
+        for (auto& r : list) {
+            if (r->reading) {
+                r->live = id;
+            } else if (r->cursor < id) {
+                if (r->conn != skip)
+                    send_one(r->conn, f);
+                activated_.emplace_back(r->conn, r->list);
+                r->conn = no_connection; // finished: removed below
+            }
+        }
+        list.erase(std::remove_if(list.begin(), list.end(), [](const auto& r) { return r->conn == no_connection; }),
+                   list.end());
+        if (list.empty())
+            recoveries_.erase(it);
+    }
+
+    // The connection goes live now.
+    void finish(recovery& r)
+    {
+        registry_.activate(r.conn, r.list);
+        remove_recoveries(r.list, [&](const recovery& x) { return &x == &r; });
+    }
+
+    // Drops the catch-ups of `id` (in `list` only, if given), before the
+    // registry forgets the memberships they belong to.
+    void cancel_recoveries(connection_id id, const list_node* list)
+    {
+        if (recoveries_.empty())
+            return;
+        std::vector<const list_node*> lists;
+        for (auto& [node, recs] : recoveries_)
+            if (!list || node == list)
+                lists.push_back(node);
+        for (auto* node : lists)
+            remove_recoveries(node, [&](const recovery& r) { return r.conn == id; });
+    }
+
+    template <class Pred>
+    void remove_recoveries(const list_node* list, Pred pred)
+    {
+        auto it = recoveries_.find(list);
+        if (it == recoveries_.end())
+            return;
+        auto& recs = it->second;
+        recs.erase(std::remove_if(recs.begin(), recs.end(), [&](const auto& r) { return pred(*r); }), recs.end());
+        if (recs.empty())
+            recoveries_.erase(it);
     }
 
     static std::string random_instance_id()
@@ -430,6 +720,9 @@ private:
     std::string encoded_;              // reused for every publish
     std::string frame_bytes_;          // reused for every built frame
     std::vector<connection_id> dead_;  // reused for every delivery
+    recovery_map recoveries_;
+    std::vector<std::pair<connection_id, const list_node*>> activated_;
+    std::uint64_t recovery_keys_ = 0;
 };
 
 } // namespace backplane

@@ -4,7 +4,8 @@
 // `memory_bus`, behave as several instances on one Redis: a publish reaches
 // every endpoint subscribed to the channel (the publisher's own included),
 // asynchronously, on each endpoint's own executor. Tests and single-process
-// users run several "instances" this way.
+// users run several "instances" this way. A bus made with a history size
+// also keeps the last messages of each channel, with ids, as Redis streams do.
 //
 // Broker requirements, as the hub uses them (both sides of the contract):
 // - the hub calls `set_message_handler(h)` once, before anything else;
@@ -13,20 +14,27 @@
 // - the broker calls `h(channel, id, data)` once per message published on a
 //   subscribed channel, on the hub's executor, never from inside `publish`,
 //   `subscribe` or `unsubscribe`; `id` is the broker's id for the message, or
-//   empty where the broker has none (this one has none);
+//   empty where the broker has none (this one: "N-0" when it keeps history);
 // - `publish(channel, data, done)` copies what it needs before it returns and
 //   calls `done(ec)` once, later, on the hub's executor, if `done` is set.
-// All calls are made on the hub's executor.
+// - optionally, `history(channel, after, count, done)` reads what the channel
+//   kept after the id `after` and calls `done(ec, page)` once, later, on the
+//   hub's executor. Read after `subscribe(channel)`, it misses nothing: what
+//   it does not return is delivered live afterwards, in id order.
+// All calls are made on the hub's executor. A destroyed broker calls nothing.
 #ifndef BACKPLANE_BROKER_MEMORY_HPP
 #define BACKPLANE_BROKER_MEMORY_HPP
 
 #include <backplane/detail/traits.hpp>
+#include <backplane/error.hpp>
+#include <backplane/stream_id.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/post.hpp>
 
 #include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -54,6 +62,7 @@ struct memory_endpoint {
 struct memory_message {
     std::string channel;
     std::string data;
+    std::string id; // empty unless the bus keeps history
 };
 
 } // namespace detail
@@ -62,7 +71,8 @@ struct memory_message {
 /// hubs running on different threads can share it.
 class memory_bus {
 public:
-    memory_bus() = default;
+    /// @param history how many messages to keep per channel; 0: none.
+    explicit memory_bus(std::size_t history = 0) : history_size_(history) {}
     memory_bus(const memory_bus&) = delete;
     memory_bus& operator=(const memory_bus&) = delete;
 
@@ -79,6 +89,14 @@ public:
     {
         std::lock_guard<std::mutex> lock(mutex_);
         return channels_.size();
+    }
+
+    /// Forgets every channel's history, as a Redis restarted without
+    /// persistence does. Ids go on growing.
+    void clear_history()
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        history_.clear();
     }
 
 private:
@@ -105,9 +123,18 @@ private:
 
     void publish(std::string_view channel, std::string_view data)
     {
-        auto msg = std::make_shared<const detail::memory_message>(
-            detail::memory_message{std::string(channel), std::string(data)});
         std::lock_guard<std::mutex> lock(mutex_);
+        std::string id;
+        if (history_size_)
+            id = stream_id{++last_id_, 0}.to_string();
+        auto msg = std::make_shared<const detail::memory_message>(
+            detail::memory_message{std::string(channel), std::string(data), std::move(id)});
+        if (history_size_) {
+            auto& kept = history_[msg->channel];
+            kept.push_back(msg);
+            if (kept.size() > history_size_)
+                kept.pop_front();
+        }
         auto it = channels_.find(msg->channel);
         if (it == channels_.end())
             return;
@@ -116,12 +143,46 @@ private:
                 if (!ep->handler)
                     return;
                 ++ep->received;
-                ep->handler(msg->channel, {}, msg->data);
+                ep->handler(msg->channel, msg->id, msg->data);
             });
     }
 
+    // Read now, delivered later: what is published after this read reaches
+    // the subscribers live.
+    void history(const endpoint_ptr& ep, std::string_view channel, std::string_view after,
+                 std::size_t count, backplane::detail::history_handler done)
+    {
+        stream_id from;
+        if (!parse_stream_id(after, from))
+            return asio::post(ep->executor, [ep, done = std::move(done)] {
+                if (ep->handler)
+                    done(error::invalid_stream_id, {});
+            });
+        backplane::detail::history_page page;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            auto it = history_.find(std::string(channel));
+            if (it != history_.end())
+                for (const auto& msg : it->second) {
+                    stream_id id;
+                    parse_stream_id(msg->id, id);
+                    if (id == from)
+                        page.cursor_found = true;
+                    else if (from < id && page.entries.size() < count)
+                        page.entries.push_back({msg->id, msg->data});
+                }
+        }
+        asio::post(ep->executor, [ep, done = std::move(done), page = std::move(page)]() mutable {
+            if (ep->handler)
+                done({}, std::move(page));
+        });
+    }
+
+    const std::size_t history_size_;
+    std::uint64_t last_id_ = 0;
     mutable std::mutex mutex_;
     std::unordered_map<std::string, std::vector<endpoint_ptr>> channels_;
+    std::unordered_map<std::string, std::deque<std::shared_ptr<const detail::memory_message>>> history_;
 };
 
 /// One hub's endpoint on a memory_bus. Use it on its executor only.
@@ -169,6 +230,13 @@ public:
         bus_->publish(channel, data);
         if (done)
             asio::post(state_->executor, [done = std::move(done)] { done({}); });
+    }
+
+    /// Reads up to `count` messages of `channel` after the id `after`.
+    void history(std::string_view channel, std::string_view after, std::size_t count,
+                 backplane::detail::history_handler done)
+    {
+        bus_->history(state_, channel, after, count, std::move(done));
     }
 
     /// Whether this endpoint is subscribed to `channel`.

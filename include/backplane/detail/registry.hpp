@@ -2,12 +2,16 @@
 //
 // Connections live in slots; a connection id is the slot's index with a
 // generation in the high half, so a stale id never names a reused slot.
-// Each room and each user has a dense list of slot indices that delivery
-// walks front to back; every slot remembers its position in each list, so
-// joining, leaving and closing are O(1) per list (swap with the last, pop).
-// A room or user list exists while it has a member: its creation and its
-// removal are the reference-count edges on which the hub subscribes and
-// unsubscribes.
+// Each list (every connection, a room's members, a user's connections) is a
+// dense vector of slot indices that delivery walks front to back; every slot
+// remembers its position in each of its lists, so joining, leaving and
+// closing are O(1) per list (swap with the last, pop).
+//
+// A membership may be pending: counted, but not yet in the list's vector, so
+// that delivery skips it while the connection catches up on what it missed
+// (see the hub's recovery). A room or user list exists while it has a member
+// or a pending one: its creation and its removal are the reference-count
+// edges on which the hub subscribes and unsubscribes.
 #ifndef BACKPLANE_DETAIL_REGISTRY_HPP
 #define BACKPLANE_DETAIL_REGISTRY_HPP
 
@@ -34,30 +38,42 @@ enum class join_result {
     already, ///< was a member already
 };
 
+/// The connections of one list.
+struct member_list {
+    std::vector<slot_index> members; // delivered to
+    std::uint32_t pending = 0;       // counted, not yet delivered to
+
+    bool empty() const noexcept { return members.empty() && pending == 0; }
+};
+
 template <class Handle>
 class registry {
-    using list_map = std::unordered_map<std::string, std::vector<slot_index>>;
-    // A node of list_map; its address is stable while it exists.
-    using list_node = typename list_map::value_type;
-
-    struct membership {
-        list_node* room;
-        std::uint32_t pos; // in room->second
-    };
+    using list_map = std::unordered_map<std::string, member_list>;
 
 public:
+    /// A list with its name; its address is stable while it exists.
+    using list_node = typename list_map::value_type;
+
+    static constexpr std::uint32_t pending_pos = UINT32_MAX;
+
+    struct membership {
+        list_node* list = nullptr;
+        std::uint32_t pos = pending_pos; // in list->second.members, or pending_pos
+    };
+
     struct slot {
         Handle handle{};
         std::uint64_t id = 0; // 0 while the slot is free
         std::uint32_t generation = 0;
-        std::uint32_t all_pos = 0;
-        list_node* user = nullptr;
-        std::uint32_t user_pos = 0;
+        membership all;
+        membership user;
         std::vector<membership> rooms;
     };
 
-    /// Adds a connection. @returns its id, and whether its user is new here.
-    std::pair<std::uint64_t, bool> open(Handle handle, std::string_view user)
+    /// Adds a connection; `pending` keeps it out of the every-connection and
+    /// user lists until activate(). @returns its id, and whether its user is
+    /// new here.
+    std::pair<std::uint64_t, bool> open(Handle handle, std::string_view user, bool pending = false)
     {
         slot_index index;
         if (free_.empty()) {
@@ -70,10 +86,9 @@ public:
         slot& s = slots_[index];
         s.handle = std::move(handle);
         s.id = (std::uint64_t(++s.generation) << 32) | index;
-        s.all_pos = push(all_, index);
         auto [it, created] = users_.try_emplace(std::string(user));
-        s.user = &*it;
-        s.user_pos = push(it->second, index);
+        s.all = add(all_, index, pending);
+        s.user = add(*it, index, pending);
         return {s.id, created};
     }
 
@@ -85,33 +100,34 @@ public:
         slot* s = find(id);
         if (!s)
             return;
-        const slot_index index = index_of(id);
         for (const auto& m : s->rooms)
-            if (remove_member(*m.room, m.pos, list_kind::room)) {
-                on_empty(list_kind::room, m.room->first);
-                rooms_.erase(m.room->first);
+            if (remove(m)) {
+                on_empty(list_kind::room, m.list->first);
+                rooms_.erase(m.list->first);
             }
         s->rooms.clear();
-        if (remove_member(*s->user, s->user_pos, list_kind::user)) {
-            on_empty(list_kind::user, s->user->first);
-            users_.erase(s->user->first);
+        if (remove(s->user)) {
+            on_empty(list_kind::user, s->user.list->first);
+            users_.erase(s->user.list->first);
         }
-        remove_all(s->all_pos);
+        remove(s->all);
         s->handle = Handle{};
         s->id = 0;
-        s->user = nullptr;
-        free_.push_back(index);
+        s->all = s->user = membership{};
+        free_.push_back(index_of(id));
     }
 
-    join_result join(std::uint64_t id, std::string_view room)
+    /// Adds a connection to a room, as a member or, with `pending`, as a
+    /// pending member until activate().
+    join_result join(std::uint64_t id, std::string_view room, bool pending = false)
     {
         slot* s = find(id);
         if (!s)
             return join_result::unknown;
-        if (membership_of(*s, room) != s->rooms.end())
+        if (room_membership(*s, room))
             return join_result::already;
         auto [it, created] = rooms_.try_emplace(std::string(room));
-        s->rooms.push_back({&*it, push(it->second, index_of(id))});
+        s->rooms.push_back(add(*it, index_of(id), pending));
         return created ? join_result::created : join_result::joined;
     }
 
@@ -121,11 +137,11 @@ public:
         slot* s = find(id);
         if (!s)
             return false;
-        auto m = membership_of(*s, room);
-        if (m == s->rooms.end())
+        membership* m = room_membership(*s, room);
+        if (!m)
             return false;
-        list_node* node = m->room;
-        const bool emptied = remove_member(*node, m->pos, list_kind::room);
+        list_node* node = m->list;
+        const bool emptied = remove(*m);
         *m = s->rooms.back();
         s->rooms.pop_back();
         if (emptied)
@@ -133,24 +149,54 @@ public:
         return emptied;
     }
 
+    /// Turns a pending membership of `id` in `list` into a delivered one.
+    /// @returns false if the connection or that pending membership is gone.
+    bool activate(std::uint64_t id, const list_node* list)
+    {
+        slot* s = find(id);
+        if (!s)
+            return false;
+        membership* m = nullptr;
+        if (s->all.list == list)
+            m = &s->all;
+        else if (s->user.list == list)
+            m = &s->user;
+        else
+            for (auto& r : s->rooms)
+                if (r.list == list)
+                    m = &r;
+        if (!m || m->pos != pending_pos)
+            return false;
+        --m->list->second.pending;
+        m->pos = push(m->list->second.members, index_of(id));
+        return true;
+    }
+
     bool contains(std::uint64_t id) const noexcept { return find(id) != nullptr; }
 
     std::string_view user_of(std::uint64_t id) const noexcept
     {
         const slot* s = find(id);
-        return s ? std::string_view(s->user->first) : std::string_view();
+        return s ? std::string_view(s->user.list->first) : std::string_view();
     }
 
+    /// The slot of an open connection, or null.
+    const slot* get(std::uint64_t id) const noexcept { return find(id); }
     const slot& slot_at(slot_index index) const noexcept { return slots_[index]; }
 
     /// Every open connection.
-    const std::vector<slot_index>& all() const noexcept { return all_; }
-    /// A room's local members, or null if it has none.
-    const std::vector<slot_index>* room(std::string_view name) const { return lookup(rooms_, name); }
-    /// A user's local connections, or null if it has none.
-    const std::vector<slot_index>* user(std::string_view name) const { return lookup(users_, name); }
+    list_node& all() noexcept { return all_; }
+    /// A room's list, or null if it has no local member.
+    list_node* room(std::string_view name) { return lookup(rooms_, name); }
+    const list_node* room(std::string_view name) const { return lookup(rooms_, name); }
+    /// A user's list, or null if it has no local connection.
+    list_node* user(std::string_view name) { return lookup(users_, name); }
+    const list_node* user(std::string_view name) const { return lookup(users_, name); }
 
-    std::size_t connection_count() const noexcept { return all_.size(); }
+    std::size_t connection_count() const noexcept
+    {
+        return all_.second.members.size() + all_.second.pending;
+    }
     std::size_t room_count() const noexcept { return rooms_.size(); }
     std::size_t room_size(std::string_view name) const { return size_of(room(name)); }
     std::size_t user_size(std::string_view name) const { return size_of(user(name)); }
@@ -165,65 +211,76 @@ private:
     }
     const slot* find(std::uint64_t id) const noexcept { return const_cast<registry*>(this)->find(id); }
 
-    static std::uint32_t push(std::vector<slot_index>& list, slot_index index)
+    static std::uint32_t push(std::vector<slot_index>& v, slot_index index)
     {
-        list.push_back(index);
-        return static_cast<std::uint32_t>(list.size() - 1);
+        v.push_back(index);
+        return static_cast<std::uint32_t>(v.size() - 1);
     }
 
-    auto membership_of(slot& s, std::string_view room)
+    static membership add(list_node& node, slot_index index, bool pending)
     {
-        auto it = s.rooms.begin();
-        while (it != s.rooms.end() && it->room->first != room)
-            ++it;
-        return it;
+        if (pending) {
+            ++node.second.pending;
+            return {&node, pending_pos};
+        }
+        return {&node, push(node.second.members, index)};
     }
 
-    // Swap-remove position `pos` of a room or user list, and tell the slot
-    // that moved into `pos` where it now is. @returns true if the list is empty.
-    bool remove_member(list_node& node, std::uint32_t pos, list_kind kind)
+    membership* room_membership(slot& s, std::string_view room)
     {
-        auto& list = node.second;
-        const slot_index moved = list.back();
-        list[pos] = moved;
-        list.pop_back();
-        if (pos < list.size()) {
-            slot& m = slots_[moved];
-            if (kind == list_kind::user)
-                m.user_pos = pos;
+        for (auto& m : s.rooms)
+            if (m.list->first == room)
+                return &m;
+        return nullptr;
+    }
+
+    // Takes a membership out of its list: a pending one is a count; a
+    // delivered one is swapped with the last member, which is told its new
+    // position. @returns true if the list is now empty.
+    bool remove(const membership& m)
+    {
+        member_list& list = m.list->second;
+        if (m.pos == pending_pos) {
+            --list.pending;
+            return list.empty();
+        }
+        const slot_index moved = list.members.back();
+        list.members[m.pos] = moved;
+        list.members.pop_back();
+        if (m.pos < list.members.size()) {
+            slot& other = slots_[moved];
+            if (other.all.list == m.list)
+                other.all.pos = m.pos;
+            else if (other.user.list == m.list)
+                other.user.pos = m.pos;
             else
-                for (auto& r : m.rooms)
-                    if (r.room == &node)
-                        r.pos = pos;
+                for (auto& r : other.rooms)
+                    if (r.list == m.list)
+                        r.pos = m.pos;
         }
         return list.empty();
     }
 
-    void remove_all(std::uint32_t pos)
-    {
-        const slot_index moved = all_.back();
-        all_[pos] = moved;
-        all_.pop_back();
-        if (pos < all_.size())
-            slots_[moved].all_pos = pos;
-    }
-
     // Lookup by view without allocating: the key buffer keeps its capacity.
-    const std::vector<slot_index>* lookup(const list_map& map, std::string_view name) const
+    list_node* lookup(list_map& map, std::string_view name) const
     {
         key_.assign(name.data(), name.size());
         auto it = map.find(key_);
-        return it == map.end() ? nullptr : &it->second;
+        return it == map.end() ? nullptr : &*it;
+    }
+    const list_node* lookup(const list_map& map, std::string_view name) const
+    {
+        return lookup(const_cast<list_map&>(map), name);
     }
 
-    static std::size_t size_of(const std::vector<slot_index>* list) noexcept
+    static std::size_t size_of(const list_node* node) noexcept
     {
-        return list ? list->size() : 0;
+        return node ? node->second.members.size() + node->second.pending : 0;
     }
 
     std::vector<slot> slots_;
     std::vector<slot_index> free_;
-    std::vector<slot_index> all_;
+    list_node all_{std::string(), member_list{}};
     list_map rooms_;
     list_map users_;
     mutable std::string key_;

@@ -5,11 +5,14 @@
 
 #include <backplane/send_status.hpp>
 
+#include <cstddef>
 #include <functional>
+#include <string>
 #include <string_view>
 #include <system_error>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace backplane::detail {
 
@@ -35,6 +38,23 @@ using message_handler = std::function<void(std::string_view, std::string_view, s
 /// Called once when a publish completes; may be empty.
 using publish_handler = std::function<void(std::error_code)>;
 
+/// One entry of a broker's history.
+struct history_entry {
+    std::string id;   ///< "ms-seq"
+    std::string data; ///< what was published
+};
+
+/// A page of history, oldest first.
+struct history_page {
+    std::vector<history_entry> entries;
+    /// The id read after is still in the history: nothing between it and
+    /// these entries was trimmed or lost.
+    bool cursor_found = false;
+};
+
+/// Called once with a page of history, or an error.
+using history_handler = std::function<void(std::error_code, history_page)>;
+
 template <class T, class = void>
 struct is_broker : std::false_type {};
 
@@ -45,6 +65,16 @@ struct is_broker<T, std::void_t<
     decltype(std::declval<T&>().unsubscribe(std::string_view{})),
     decltype(std::declval<T&>().publish(
         std::string_view{}, std::string_view{}, std::declval<publish_handler>()))>>
+    : std::true_type {};
+
+/// A broker that keeps history: `history(channel, after_id, count, done)`
+/// reads up to `count` entries after `after_id`.
+template <class T, class = void>
+struct has_history : std::false_type {};
+
+template <class T>
+struct has_history<T, std::void_t<decltype(std::declval<T&>().history(
+    std::string_view{}, std::string_view{}, std::size_t{}, std::declval<history_handler>()))>>
     : std::true_type {};
 
 } // namespace backplane::detail
