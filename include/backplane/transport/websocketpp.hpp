@@ -83,6 +83,9 @@ struct websocketpp_options {
     std::chrono::milliseconds drain_timeout{5000};
     /// The listen(2) backlog.
     int listen_backlog = 4096;
+    /// TCP_NODELAY on every connection: a frame leaves at once instead of
+    /// waiting for the peer's delayed ACK (tens of milliseconds).
+    bool no_delay = true;
 };
 
 /// Counters of one endpoint, for metrics. They only grow.
@@ -285,6 +288,10 @@ private:
             /* Pongs are awaited by the sweep, not by a timer per ping. */
             server.set_pong_timeout(0);
 
+            server.set_socket_init_handler([this](::websocketpp::connection_hdl, asio::ip::tcp::socket& s) {
+                std::error_code ec;
+                s.set_option(asio::ip::tcp::no_delay(options.no_delay), ec);
+            });
             server.set_validate_handler([this](::websocketpp::connection_hdl h) {
                 auto c = server.get_con_from_hdl(h);
                 if (draining || open.size() >= options.max_connections) {
