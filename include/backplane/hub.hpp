@@ -155,6 +155,7 @@ struct hub_options {
 /// Counters of one hub, for metrics. They only grow.
 struct hub_stats {
     std::uint64_t published = 0;          ///< messages handed to the broker
+    std::uint64_t publish_errors = 0;     ///< of those, refused by the broker later
     std::uint64_t received = 0;           ///< well-formed messages from the broker
     std::uint64_t deliveries = 0;         ///< frames accepted by the transport
     std::uint64_t backpressure = 0;       ///< of those, accepted above the mark
@@ -450,7 +451,10 @@ private:
         encoded_.clear();
         encode(envelope{kind, options_.instance_id, target, exclude, ++sequence_, payload}, encoded_);
         ++stats_.published;
-        broker_.publish(channel, encoded_, nullptr);
+        broker_.publish(channel, encoded_, [this](std::error_code ec) {
+            if (ec)
+                ++stats_.publish_errors;
+        });
         return {};
     }
 

@@ -157,6 +157,7 @@ TEST_CASE("publishes during an outage fail with an error, memory stays bounded, 
     CHECK(results.size() == 10);
     CHECK(std::count(results.begin(), results.end(), error::queue_full) == 10);
     CHECK(broker.stats().publish_errors == 5 + 900 + 10);
+    CHECK(c[1].stats().publish_errors == 900); // the hub counts its own refused publishes
     CHECK(broker.publisher().pending() == 100);
 
     server.start();
