@@ -18,42 +18,10 @@ if [ ! -x "$build/demo/backplane-instance" ] || [ ! -x "$build/benchmarks/loadge
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build "$build" -j "$(nproc)" --target backplane-instance backplane-loadgen
 fi
-instance_bin=$build/demo/backplane-instance
 loadgen_bin=$build/benchmarks/loadgen/backplane-loadgen
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 40000))
-    (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-}
-
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-  >"$work/redis.log" 2>&1 &
-pids+=($!)
-until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
-
-# Starts an instance; sets port_$1 and pid_$1.
-start_instance() {
-  "$instance_bin" --port 0 --address 127.0.0.1 --instance-id "$1" --broker redis-pubsub \
-    --redis "redis://127.0.0.1:$redis_port" >"$work/$1.log" 2>&1 &
-  local pid=$!
-  pids+=("$pid")
-  until grep -q '^listening on' "$work/$1.log" 2>/dev/null; do sleep 0.05; done
-  printf -v "port_$1" '%s' "$(awk '/^listening on/ {print $3; exit}' "$work/$1.log")"
-  printf -v "pid_$1" '%s' "$pid"
-}
+source demo/cluster.sh
+cluster_init "$build"
+start_redis
 start_instance a
 start_instance b
 targets=(--target "127.0.0.1:$port_a" --target "127.0.0.1:$port_b")
@@ -72,14 +40,14 @@ echo
 echo "== memory: $idle idle connections on instance a"
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 before=$(rss "$pid_a")
-"$loadgen_bin" --target "127.0.0.1:$port_a" --idle "$idle" >"$work/idle.log" 2>&1 &
+"$loadgen_bin" --target "127.0.0.1:$port_a" --idle "$idle" >"$cluster_work/idle.log" 2>&1 &
 idle_pid=$!
-pids+=("$idle_pid")
-until grep -q '^idle' "$work/idle.log" 2>/dev/null; do
-  kill -0 "$idle_pid" 2>/dev/null || { cat "$work/idle.log"; exit 1; }
+cluster_pids+=("$idle_pid")
+until grep -q '^idle' "$cluster_work/idle.log" 2>/dev/null; do
+  kill -0 "$idle_pid" 2>/dev/null || { cat "$cluster_work/idle.log"; exit 1; }
   sleep 0.2
 done
-head -1 "$work/idle.log"
+head -1 "$cluster_work/idle.log"
 sleep 1
 after=$(rss "$pid_a")
 echo "instance a RSS: ${before} KiB before, ${after} KiB with $idle connections:" \

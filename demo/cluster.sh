@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Shell functions that start a small cluster on loopback: a private
+# redis-server, backplane-instance processes on it, and nginx in front.
+# Sourced by demo/run.sh and benchmarks/loadgen/run.sh. Everything started
+# here is stopped, and its files removed, by cluster_stop (set as the EXIT
+# trap by cluster_init).
+
+# cluster_init BUILD_DIR: a work directory and the clean-up trap.
+cluster_init() {
+  cluster_build=$1
+  cluster_work=$(mktemp -d)
+  cluster_pids=()
+  trap cluster_stop EXIT
+  trap 'exit 130' INT TERM
+}
+
+cluster_stop() {
+  for p in "${cluster_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$cluster_work"
+}
+
+# free_port: prints a TCP port nothing listens on now.
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+}
+
+# start_redis: sets redis_port.
+start_redis() {
+  redis_port=$(free_port)
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$cluster_work" \
+    >"$cluster_work/redis.log" 2>&1 &
+  cluster_pids+=($!)
+  until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
+}
+
+# start_instance ID [FLAGS...]: a backplane-instance on redis-pubsub (unless
+# FLAGS say otherwise); sets port_ID and pid_ID.
+start_instance() {
+  local id=$1
+  shift
+  "$cluster_build/demo/backplane-instance" --port 0 --address 127.0.0.1 --instance-id "$id" \
+    --broker redis-pubsub --redis "redis://127.0.0.1:$redis_port" "$@" >"$cluster_work/$id.log" 2>&1 &
+  local pid=$!
+  cluster_pids+=("$pid")
+  until grep -q '^listening on' "$cluster_work/$id.log" 2>/dev/null; do
+    kill -0 "$pid" 2>/dev/null || { cat "$cluster_work/$id.log" >&2; return 1; }
+    sleep 0.05
+  done
+  printf -v "port_$id" '%s' "$(awk '/^listening on/ {print $3; exit}' "$cluster_work/$id.log")"
+  printf -v "pid_$id" '%s' "$pid"
+}
+
+# start_nginx PORT UPSTREAM_PORT...: nginx on PORT, round robin over the upstreams.
+start_nginx() {
+  local port=$1 upstreams="" p
+  shift
+  for p in "$@"; do upstreams+="server 127.0.0.1:$p; "; done
+  sed -e "s|@WORK@|$cluster_work|g" -e "s|@PORT@|$port|g" -e "s|@UPSTREAMS@|$upstreams|" \
+    lb/nginx.conf.in >"$cluster_work/nginx.conf"
+  nginx -e "$cluster_work/nginx-error.log" -c "$cluster_work/nginx.conf" -g 'daemon off;' &
+  cluster_pids+=($!)
+  until (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.05; done
+}
