@@ -42,9 +42,9 @@
 #include <backplane/send_status.hpp>
 #include <backplane/stream_id.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <functional>
 #include <memory>
 #include <random>
