@@ -26,6 +26,7 @@
 #include <asio/post.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <system_error>
@@ -70,6 +71,13 @@ public:
 
     /// Sets the handler for every message; empty: messages are dropped.
     void set_message_handler(message_handler h) { link_->fsm.set_message_handler(std::move(h)); }
+
+    /// Sets a handler called each time a connection becomes ready, the first
+    /// included, on the executor; empty: none. Its SUBSCRIBE of every channel
+    /// is queued by then, so a ping() issued from the handler is answered
+    /// once every channel is subscribed again (a broker that keeps history
+    /// resumes from there what it missed while disconnected).
+    void set_ready_handler(std::function<void()> h) { link_->on_ready_fn = std::move(h); }
 
     /// Adds `channel` to the subscribed set; subscribing twice does nothing.
     void subscribe(std::string_view channel)

@@ -32,6 +32,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -70,6 +71,11 @@ public:
 
     /// Where failed handlers go on a lost connection (set before start()).
     lost_fn on_lost;
+
+    /// Called each time a connection becomes ready (after its handshake), on
+    /// the executor; may be empty. What it queues goes out after what the
+    /// fsm queued on becoming ready (a subscriber's resubscription).
+    std::function<void()> on_ready_fn;
 
     /// Starts the first connection attempt.
     void start()
@@ -237,6 +243,8 @@ private:
         if (stats_.connects++ > 0)
             ++stats_.reconnects;
         arm_probe(gen, options_.ping_interval, false);
+        if (on_ready_fn)
+            on_ready_fn();
     }
 
     // The liveness probe: after ping_interval a PING; ping_timeout later, it

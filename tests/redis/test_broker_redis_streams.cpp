@@ -1,0 +1,469 @@
+// broker::redis_streams on a real Redis: the shared scenarios, ids and
+// history, resume after the broker's connections are killed, clients that
+// reconnect with the last id they received, trimmed and lost history, and
+// the offline inbox.
+#include <backplane/broker/redis_streams.hpp>
+#include <backplane/envelope.hpp>
+
+#include "../scenarios.hpp"
+#include "redis_cluster.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
+
+using namespace backplane;
+using namespace backplane::test;
+using strings = std::vector<std::string>;
+
+namespace {
+
+using streams_hub = basic_hub<transport::memory, broker::redis_streams>;
+
+// Frames are "id|payload", so that a client knows what it last received.
+hub_options with_ids()
+{
+    hub_options o;
+    o.replay_page = 50;
+    o.build_frame = [](const message_view& m, std::string& out) {
+        out.append(m.broker_id).append("|").append(m.payload);
+    };
+    return o;
+}
+
+std::string payload_of(const std::string& frame) { return frame.substr(frame.find('|') + 1); }
+std::string id_of(const std::string& frame) { return frame.substr(0, frame.find('|')); }
+
+strings payloads(const transport::memory::connection_handle& c)
+{
+    strings out;
+    for (const auto& t : c->texts())
+        out.push_back(payload_of(t));
+    return out;
+}
+
+strings numbered(int from, int to)
+{
+    strings out;
+    for (int i = from; i <= to; ++i)
+        out.push_back("m" + std::to_string(i));
+    return out;
+}
+
+// N hubs ("i1".."iN"), each with its own redis_streams broker on one server:
+// the Cluster of scenarios.hpp.
+struct streams_cluster {
+    using hub_type = streams_hub;
+
+    streams_cluster(const redis_server& server, int n, hub_options base = {},
+                    broker::redis_streams_options broker_options = {})
+    {
+        for (int i = 0; i < n; ++i) {
+            auto options = base;
+            options.instance_id = "i" + std::to_string(i + 1);
+            auto bo = broker_options;
+            bo.client_name = options.instance_id;
+            hubs.push_back(std::make_unique<streams_hub>(
+                transport::memory{}, broker::redis_streams(io.get_executor(), server.url(), bo), options));
+        }
+        REQUIRE(run_until(io, [&] { return connected(); }));
+        settle();
+    }
+
+    streams_hub& operator[](int i) { return *hubs[i]; }
+
+    bool connected() const
+    {
+        for (const auto& h : hubs)
+            if (!const_cast<streams_hub&>(*h).broker().connected())
+                return false;
+        return true;
+    }
+
+    std::pair<transport::memory::connection_handle, connection_id> connect(int i, std::string_view user)
+    {
+        auto c = transport::memory::make_connection();
+        std::error_code ec;
+        const auto id = hubs[i]->open(c, user, ec);
+        REQUIRE_FALSE(ec);
+        return {c, id};
+    }
+
+    /// Opens a connection that resumes after `last_id` on the global channel.
+    std::pair<transport::memory::connection_handle, connection_id>
+    resume(int i, std::string_view user, const std::string& last_id, std::optional<recovery_result>& out)
+    {
+        auto c = transport::memory::make_connection();
+        std::error_code ec;
+        const auto id = hubs[i]->open(c, user, ec, resume_point{last_id, {}}, [&out](const recovery_result& r) {
+            if (r.kind == message_kind::broadcast)
+                out = r;
+        });
+        REQUIRE_FALSE(ec);
+        return {c, id};
+    }
+
+    // As redis_cluster::run: every publish answered, then a PING answered on
+    // every subscriber connection, and no resume under way.
+    void run()
+    {
+        REQUIRE(run_until(io, [&] { return connected() && resumed(); }, 10000ms));
+        std::size_t left = hubs.size();
+        for (auto& h : hubs)
+            h->broker().publisher().execute({"PING"}, [&](std::error_code ec, const redis::reply&) {
+                CHECK_FALSE(ec);
+                --left;
+            });
+        REQUIRE(run_until(io, [&] { return left == 0; }));
+        left = hubs.size();
+        for (auto& h : hubs)
+            h->broker().subscriber().ping([&](std::error_code ec) {
+                CHECK_FALSE(ec);
+                --left;
+            });
+        REQUIRE(run_until(io, [&] { return left == 0; }));
+        REQUIRE(run_until(io, [&] { return resumed(); }));
+    }
+
+    bool resumed() const
+    {
+        for (const auto& h : hubs)
+            if (!const_cast<streams_hub&>(*h).broker().resumed())
+                return false;
+        return true;
+    }
+
+    void settle() { run(); }
+
+    asio::io_context io;
+    std::vector<std::unique_ptr<streams_hub>> hubs;
+};
+
+// Kills every connection whose name starts with `prefix` ("i2:").
+int kill_clients(asio::io_context& io, redis::connection& admin, const std::string& prefix)
+{
+    auto [ec, r] = call(io, admin, {"CLIENT", "LIST"});
+    REQUIRE_FALSE(ec);
+    int killed = 0;
+    std::size_t at = 0;
+    const std::string& list = r.text;
+    while (at < list.size()) {
+        auto end = list.find('\n', at);
+        if (end == std::string::npos)
+            end = list.size();
+        const std::string line = list.substr(at, end - at);
+        at = end + 1;
+        const auto name = line.find(" name=" + prefix);
+        if (name == std::string::npos)
+            continue;
+        const auto id = line.substr(3, line.find(' ') - 3); // "id=N ..."
+        auto [kec, kr] = call(io, admin, {"CLIENT", "KILL", "ID", id});
+        REQUIRE_FALSE(kec);
+        killed += static_cast<int>(kr.integer);
+    }
+    return killed;
+}
+
+} // namespace
+
+TEST_CASE("redis streams: the shared cross-instance scenarios")
+{
+    redis_server server;
+    SECTION("broadcast")
+    {
+        streams_cluster c(server, 3);
+        scenarios::broadcast_reaches_everyone(c);
+    }
+    SECTION("exclude")
+    {
+        streams_cluster c(server, 2);
+        scenarios::exclude_skips_the_sender_only(c);
+    }
+    SECTION("rooms")
+    {
+        streams_cluster c(server, 3);
+        scenarios::room_message_reaches_members_only(c);
+    }
+    SECTION("direct")
+    {
+        streams_cluster c(server, 3);
+        scenarios::direct_message_reaches_every_connection_of_the_user(c);
+    }
+}
+
+TEST_CASE("redis streams: the message id is the stream id, and history pages honour the cursor")
+{
+    redis_server server;
+    broker::redis_streams_options bo;
+    bo.max_length = 5;
+    bo.approximate_trim = false;
+    streams_cluster c(server, 1, with_ids(), bo);
+    auto [a, a_id] = c.connect(0, "alice");
+    for (int i = 1; i <= 3; ++i)
+        c[0].broadcast("m" + std::to_string(i));
+    c.run();
+    REQUIRE(a->texts().size() == 3);
+    redis::connection admin(c.io.get_executor(), redis::parse_url(server.url()));
+    auto [ec, r] = call(c.io, admin, {"XRANGE", "stream:chat:global", "-", "+"});
+    REQUIRE_FALSE(ec);
+    REQUIRE(r.elements.size() == 3);
+    for (int i = 0; i < 3; ++i)
+        CHECK(id_of(a->texts()[i]) == r.elements[i].elements[0].text);
+
+    std::optional<detail::history_page> page;
+    c[0].broker().history("chat:global", id_of(a->texts()[0]), 1, [&](std::error_code e, detail::history_page p) {
+        CHECK_FALSE(e);
+        page = std::move(p);
+    });
+    REQUIRE(run_until(c.io, [&] { return page.has_value(); }));
+    CHECK(page->cursor_found);
+    REQUIRE(page->entries.size() == 1); // bounded by count
+    CHECK(page->entries[0].id == id_of(a->texts()[1]));
+
+    for (int i = 4; i <= 10; ++i) // trims m1..m5 (MAXLEN = 5)
+        c[0].broadcast("m" + std::to_string(i));
+    c.run();
+    page.reset();
+    c[0].broker().history("chat:global", id_of(a->texts()[0]), 100, [&](std::error_code e, detail::history_page p) {
+        CHECK_FALSE(e);
+        page = std::move(p);
+    });
+    REQUIRE(run_until(c.io, [&] { return page.has_value(); }));
+    CHECK_FALSE(page->cursor_found);
+    CHECK(page->entries.size() == 5);
+
+    bool failed = false;
+    c[0].broker().history("chat:global", "nope", 1, [&](std::error_code e, detail::history_page) {
+        CHECK(e == error::invalid_stream_id);
+        failed = true;
+    });
+    REQUIRE(run_until(c.io, [&] { return failed; }));
+}
+
+TEST_CASE("redis streams: CLIENT KILL of the receivers' connections in the middle of 1,000 messages loses nothing")
+{
+    redis_server server;
+    streams_cluster c(server, 3, with_ids());
+    redis::connection admin(c.io.get_executor(), redis::parse_url(server.url()));
+    std::vector<transport::memory::connection_handle> clients;
+    for (int i = 1; i <= 2; ++i)
+        for (int k = 0; k < 2; ++k)
+            clients.push_back(c.connect(i, "u" + std::to_string(i * 10 + k)).first);
+    c.settle();
+
+    int sent = 0;
+    for (int batch = 0; batch < 20; ++batch) {
+        for (int k = 0; k < 50; ++k)
+            REQUIRE_FALSE(c[0].broadcast("m" + std::to_string(++sent)));
+        if (batch == 4 || batch == 11) {
+            CHECK(kill_clients(c.io, admin, "i2:") == 2);
+            CHECK(kill_clients(c.io, admin, "i3:") == 2);
+        }
+        run_for(c.io, 3ms); // publishing goes on while the receivers reconnect
+    }
+    const auto expected = numbered(1, 1000);
+    REQUIRE(run_until(c.io, [&] {
+        return std::all_of(clients.begin(), clients.end(), [](const auto& cl) { return cl->texts().size() >= 1000; });
+    }, 10000ms));
+    c.run();
+    for (const auto& cl : clients)
+        CHECK(payloads(cl) == expected); // all, in order, none twice
+    CHECK(c[0].broker().stats().publish_errors == 0);
+    for (int i = 1; i <= 2; ++i) {
+        const auto s = c[i].broker().stats();
+        CHECK(s.reconnects >= 4);
+        CHECK(s.resumes >= 2);
+        CHECK(s.gaps == 0);
+        CHECK(s.received + s.resumed == 1000);
+    }
+}
+
+TEST_CASE("redis streams: a client that reconnects with its last id while messages flow gets the exact sequence")
+{
+    redis_server server;
+    streams_cluster c(server, 2, with_ids());
+    auto [first, first_id] = c.connect(1, "alice");
+    c.settle();
+    int sent = 0;
+    auto publish = [&](int n) {
+        for (int k = 0; k < n; ++k)
+            REQUIRE_FALSE(c[0].broadcast("m" + std::to_string(++sent)));
+        run_for(c.io, 2ms);
+    };
+    for (int b = 0; b < 5; ++b)
+        publish(40);
+    c[1].close(first_id);
+    const auto got = first->texts();
+    REQUIRE_FALSE(got.empty());
+    for (int b = 0; b < 5; ++b) // missed while away
+        publish(40);
+    std::optional<recovery_result> result;
+    auto [second, second_id] = c.resume(1, "alice", id_of(got.back()), result);
+    for (int b = 0; b < 5; ++b) // keeps flowing during the catch-up
+        publish(40);
+    REQUIRE(run_until(c.io, [&] { return first->texts().size() + second->texts().size() >= 600; }, 10000ms));
+    c.run();
+    REQUIRE(result.has_value());
+    CHECK(result->recovered);
+    CHECK_FALSE(result->error);
+    CHECK(result->replayed > 0);
+    auto all = payloads(first);
+    const auto more = payloads(second);
+    all.insert(all.end(), more.begin(), more.end());
+    CHECK(all == numbered(1, 600));
+}
+
+TEST_CASE("redis streams: history trimmed past a client's id is reported, not skipped")
+{
+    redis_server server;
+    broker::redis_streams_options bo;
+    bo.max_length = 10;
+    bo.approximate_trim = false;
+    streams_cluster c(server, 1, with_ids(), bo);
+    auto [a, a_id] = c.connect(0, "alice");
+    c[0].broadcast("m1");
+    c.run();
+    REQUIRE(a->texts().size() == 1);
+    c[0].close(a_id);
+    for (int i = 2; i <= 30; ++i)
+        c[0].broadcast("m" + std::to_string(i));
+    c.run();
+    std::optional<recovery_result> result;
+    auto [b, b_id] = c.resume(0, "alice", id_of(a->texts()[0]), result);
+    REQUIRE(run_until(c.io, [&] { return result.has_value(); }));
+    CHECK_FALSE(result->recovered);
+    CHECK(result->replayed == 10);
+    CHECK(payloads(b) == numbered(21, 30));
+}
+
+TEST_CASE("redis streams: a restarted Redis keeps history with AOF, and loses it, reported, without")
+{
+    const bool aof = GENERATE(true, false);
+    CAPTURE(aof);
+    redis_server_options so;
+    if (aof)
+        so.extra_args = {"--appendonly", "yes", "--appendfsync", "always"};
+    redis_server server(so);
+    streams_cluster c(server, 2, with_ids());
+    auto [a, a_id] = c.connect(1, "alice");
+    c.settle();
+    for (int i = 1; i <= 10; ++i)
+        c[0].broadcast("m" + std::to_string(i));
+    c.run();
+    REQUIRE(a->texts().size() == 10);
+    const auto last_seen = id_of(a->texts()[4]); // the client missed m6..m10
+    c[1].close(a_id);
+
+    server.kill();
+    REQUIRE(run_until(c.io, [&] { return !c.connected(); }));
+    server.start();
+    REQUIRE(run_until(c.io, [&] { return c.connected(); }, 10000ms));
+    c.settle();
+
+    std::optional<recovery_result> result;
+    auto [b, b_id] = c.resume(1, "alice", last_seen, result);
+    REQUIRE(run_until(c.io, [&] { return result.has_value(); }));
+    c[0].broadcast("m11"); // after the restart: a new id, never mistaken for an old one
+    c.run();
+    REQUIRE(run_until(c.io, [&] { return !b->texts().empty() && payloads(b).back() == "m11"; }));
+    if (aof) {
+        CHECK(result->recovered);
+        CHECK(result->replayed == 5);
+        CHECK(payloads(b) == numbered(6, 11));
+    } else {
+        CHECK_FALSE(result->recovered); // never a silent gap
+        CHECK(result->replayed == 0);
+        CHECK(payloads(b) == strings{"m11"});
+        CHECK(c[0].broker().stats().publish_errors == 0); // NOSCRIPT: the script loaded again
+    }
+}
+
+TEST_CASE("redis streams: an offline user's direct messages wait in an inbox and are taken once, in order")
+{
+    redis_server server;
+    streams_cluster c(server, 2, with_ids());
+    auto [a, a_id] = c.connect(0, "alice");
+    c.settle();
+    for (int i = 1; i <= 5; ++i)
+        REQUIRE_FALSE(c[0].send_to_user("zoe", "dm" + std::to_string(i)));
+    REQUIRE_FALSE(c[0].send_to_user("alice", "online")); // received: not inboxed
+    c.run();
+    CHECK(c[0].broker().stats().inboxed == 5);
+
+    // Zoe connects on hub 1, twice at once: each entry goes to one take only.
+    auto [z1, z1_id] = c.connect(1, "zoe");
+    auto [z2, z2_id] = c.connect(1, "zoe");
+    std::vector<std::optional<std::vector<detail::history_entry>>> taken(3);
+    for (int k = 0; k < 2; ++k)
+        c[k].broker().take_inbox("zoe", [&taken, k](std::error_code ec, std::vector<detail::history_entry> e) {
+            CHECK_FALSE(ec);
+            taken[k] = std::move(e);
+        });
+    REQUIRE(run_until(c.io, [&] { return taken[0] && taken[1]; }));
+    auto all = *taken[0];
+    all.insert(all.end(), taken[1]->begin(), taken[1]->end());
+    strings texts;
+    for (const auto& e : all) {
+        envelope env;
+        REQUIRE_FALSE(decode(e.data, env));
+        texts.push_back(std::string(env.payload));
+    }
+    CHECK(texts == strings{"dm1", "dm2", "dm3", "dm4", "dm5"});
+    CHECK(c[0].broker().stats().inbox_taken + c[1].broker().stats().inbox_taken == 5);
+
+    // In order: their ids are the user channel's stream ids, increasing.
+    for (std::size_t i = 1; i < all.size(); ++i) {
+        stream_id x, y;
+        REQUIRE(parse_stream_id(all[i - 1].id, x));
+        REQUIRE(parse_stream_id(all[i].id, y));
+        CHECK(x < y);
+    }
+    (void)z1;
+    (void)z2;
+
+    // Only once: a later connect finds the inbox empty, and a DM sent while
+    // zoe is connected is received live, not inboxed.
+    c[0].send_to_user("zoe", "live");
+    c.run();
+    CHECK(c[0].broker().stats().inboxed == 5);
+    c[1].broker().take_inbox("zoe", [&](std::error_code ec, std::vector<detail::history_entry> e) {
+        CHECK_FALSE(ec);
+        taken[2] = std::move(e);
+    });
+    REQUIRE(run_until(c.io, [&] { return taken[2].has_value(); }));
+    CHECK(taken[2]->empty());
+    CHECK(payloads(z1) == strings{"live"});
+}
+
+TEST_CASE("redis subscriber: the ready handler runs on every connect, and a ping from it follows the resubscription")
+{
+    redis_server server;
+    asio::io_context io;
+    redis::connection_options o;
+    o.client_name = "s1";
+    redis::subscriber sub(io.get_executor(), redis::parse_url(server.url()), o);
+    redis::connection admin(io.get_executor(), redis::parse_url(server.url()));
+    int ready = 0, confirmed = 0;
+    sub.subscribe("c");
+    sub.set_ready_handler([&] {
+        ++ready;
+        sub.ping([&](std::error_code ec) {
+            CHECK_FALSE(ec);
+            ++confirmed;
+        });
+    });
+    REQUIRE(run_until(io, [&] { return confirmed == 1; }));
+    auto numsub = [&] {
+        auto [ec, r] = call(io, admin, {"PUBSUB", "NUMSUB", "c"});
+        REQUIRE_FALSE(ec);
+        return r.elements.at(1).integer;
+    };
+    CHECK(numsub() == 1);
+    CHECK(kill_clients(io, admin, "s1") == 1);
+    REQUIRE(run_until(io, [&] { return confirmed == 2; }));
+    CHECK(ready == 2);
+    CHECK(numsub() == 1);
+}
