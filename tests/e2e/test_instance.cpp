@@ -225,7 +225,7 @@ TEST_CASE("a message over the inbound limit closes the connection with 1009")
     CHECK(f->close_code() == 1009);
 }
 
-TEST_CASE("a client that stops reading is closed as a slow consumer; the others get everything")
+TEST_CASE("a client that stops reading is closed as a slow consumer and the others get everything")
 {
     cluster c;
     auto sender = c.a.connect("sender");
