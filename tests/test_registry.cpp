@@ -32,7 +32,7 @@ void check_against(const registry& r, const std::map<std::uint64_t, std::pair<st
         std::multiset<std::uint64_t> out;
         REQUIRE(list);
         for (auto index : list->second.members)
-            out.insert(r.slot_at(index).id);
+            out.insert(r.target_at(index).id);
         return out;
     };
     for (const auto& [room, members] : rooms)

@@ -504,13 +504,13 @@ private:
     {
         std::uint64_t delivered = 0, pressured = 0;
         for (const auto index : targets) {
-            const auto& s = registry_.slot_at(index);
-            if (s.id == skip)
+            const auto& t = registry_.target_at(index);
+            if (t.id == skip)
                 continue;
-            switch (transport_.send(s.handle, f)) {
+            switch (transport_.send(t.handle, f)) {
             case send_status::ok: ++delivered; break;
             case send_status::backpressure: ++delivered; ++pressured; break;
-            case send_status::dropped: dead_.push_back(s.id); break;
+            case send_status::dropped: dead_.push_back(t.id); break;
             }
         }
         stats_.deliveries += delivered;
@@ -520,10 +520,10 @@ private:
     // Sends one frame to one connection, outside the fast path.
     void send_one(connection_id id, const frame& f)
     {
-        const auto* s = registry_.get(id);
-        if (!s)
+        const auto* handle = registry_.handle(id);
+        if (!handle)
             return;
-        switch (transport_.send(s->handle, f)) {
+        switch (transport_.send(*handle, f)) {
         case send_status::ok: ++stats_.deliveries; break;
         case send_status::backpressure: ++stats_.deliveries; ++stats_.backpressure; break;
         case send_status::dropped: dead_.push_back(id); break;

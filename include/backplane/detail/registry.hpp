@@ -1,7 +1,9 @@
 // backplane/detail/registry.hpp - the hub's local registry, free of I/O.
 //
 // Connections live in slots; a connection id is the slot's index with a
-// generation in the high half, so a stale id never names a reused slot.
+// generation in the high half, so a stale id never names a reused slot. What
+// delivery reads of a slot (its id and handle) is kept apart from the rest,
+// densely, so that walking a list touches as little memory as it can.
 // Each list (every connection, a room's members, a user's connections) is a
 // dense vector of slot indices that delivery walks front to back; every slot
 // remembers its position in each of its lists, so joining, leaving and
@@ -61,9 +63,13 @@ public:
         std::uint32_t pos = pending_pos; // in list->second.members, or pending_pos
     };
 
-    struct slot {
+    /// What delivery reads of a slot.
+    struct target {
         Handle handle{};
         std::uint64_t id = 0; // 0 while the slot is free
+    };
+
+    struct slot {
         std::uint32_t generation = 0;
         membership all;
         membership user;
@@ -79,17 +85,19 @@ public:
         if (free_.empty()) {
             index = static_cast<slot_index>(slots_.size());
             slots_.emplace_back();
+            targets_.emplace_back();
         } else {
             index = free_.back();
             free_.pop_back();
         }
         slot& s = slots_[index];
-        s.handle = std::move(handle);
-        s.id = (std::uint64_t(++s.generation) << 32) | index;
+        target& t = targets_[index];
+        t.handle = std::move(handle);
+        t.id = (std::uint64_t(++s.generation) << 32) | index;
         auto [it, created] = users_.try_emplace(std::string(user));
         s.all = add(all_, index, pending);
         s.user = add(*it, index, pending);
-        return {s.id, created};
+        return {t.id, created};
     }
 
     /// Removes a connection from every list, calling `on_empty(kind, name)`
@@ -111,8 +119,7 @@ public:
             users_.erase(s->user.list->first);
         }
         remove(s->all);
-        s->handle = Handle{};
-        s->id = 0;
+        targets_[index_of(id)] = target{};
         s->all = s->user = membership{};
         free_.push_back(index_of(id));
     }
@@ -182,7 +189,13 @@ public:
 
     /// The slot of an open connection, or null.
     const slot* get(std::uint64_t id) const noexcept { return find(id); }
-    const slot& slot_at(slot_index index) const noexcept { return slots_[index]; }
+    /// The handle of an open connection, or null.
+    const Handle* handle(std::uint64_t id) const noexcept
+    {
+        return find(id) ? &targets_[index_of(id)].handle : nullptr;
+    }
+    /// What delivery reads of the slot at `index`, from a list.
+    const target& target_at(slot_index index) const noexcept { return targets_[index]; }
 
     /// Every open connection.
     list_node& all() noexcept { return all_; }
@@ -207,7 +220,7 @@ private:
     slot* find(std::uint64_t id) noexcept
     {
         const auto index = index_of(id);
-        return id != 0 && index < slots_.size() && slots_[index].id == id ? &slots_[index] : nullptr;
+        return id != 0 && index < slots_.size() && targets_[index].id == id ? &slots_[index] : nullptr;
     }
     const slot* find(std::uint64_t id) const noexcept { return const_cast<registry*>(this)->find(id); }
 
@@ -278,7 +291,8 @@ private:
         return node ? node->second.members.size() + node->second.pending : 0;
     }
 
-    std::vector<slot> slots_;
+    std::vector<target> targets_; // hot: read per delivery
+    std::vector<slot> slots_;     // cold: read when memberships change
     std::vector<slot_index> free_;
     list_node all_{std::string(), member_list{}};
     list_map rooms_;
