@@ -27,12 +27,17 @@ namespace {
 /// One backplane-instance process on a port of its choosing.
 class instance {
 public:
-    instance(const std::string& id, const std::string& redis_url, std::vector<std::string> extra = {})
+    /// `launcher` runs before the program (e.g. prlimit and its options).
+    instance(const std::string& id, const std::string& redis_url, std::vector<std::string> extra = {},
+             std::vector<std::string> launcher = {})
     {
         const auto dir = std::filesystem::temp_directory_path();
         log_ = (dir / ("backplane-e2e-" + id + "-" + std::to_string(::getpid()) + ".log")).string();
-        std::vector<std::string> argv = {BACKPLANE_INSTANCE_PATH, "--port", "0", "--address", "127.0.0.1",
-                                         "--instance-id", id, "--broker", "redis-pubsub", "--redis", redis_url};
+        std::vector<std::string> argv = launcher;
+        for (const char* arg : {BACKPLANE_INSTANCE_PATH, "--port", "0", "--address", "127.0.0.1", "--instance-id"})
+            argv.emplace_back(arg);
+        for (const auto& arg : {id, std::string("--broker"), std::string("redis-pubsub"), std::string("--redis"), redis_url})
+            argv.push_back(arg);
         argv.insert(argv.end(), extra.begin(), extra.end());
         process_options o;
         o.output_file = log_;
@@ -325,4 +330,55 @@ TEST_CASE("the HTTP endpoints: chat page, health, metrics")
                              "backplane_messages_out_total", "backplane_broker_published_total",
                              "backplane_broker_received_total", "backplane_slow_consumer_closes_total"})
         CHECK(metric_value(metrics, name) == 0);
+}
+
+namespace {
+
+// CPU seconds (user + system) a process has used.
+double cpu_seconds(pid_t pid)
+{
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(in, line);
+    std::istringstream fields(line.substr(line.rfind(')') + 2));
+    std::string skip;
+    for (int i = 0; i < 11; ++i) // state .. cmajflt: fields 3 to 13
+        fields >> skip;
+    double utime = 0, stime = 0;
+    fields >> utime >> stime;
+    return (utime + stime) / double(::sysconf(_SC_CLK_TCK));
+}
+
+} // namespace
+
+TEST_CASE("out of file descriptors an instance refuses, waits, and serves again")
+{
+    redis_server redis;
+    // 96 descriptors: the connection limit comes down to 96 - 64 = 32.
+    instance a("a", redis.url(), {}, {"prlimit", "--nofile=96"});
+    std::vector<std::unique_ptr<ws_client>> clients;
+    for (int i = 0; i < 32; ++i)
+        clients.push_back(a.connect("u" + std::to_string(i)));
+    CHECK_THROWS_WITH(ws_client(a.port(), "/ws?user=late"), Catch::Contains("503"));
+
+    // Sockets that never finish a handshake exhaust the descriptors.
+    std::vector<int> raw;
+    for (int i = 0; i < 200; ++i)
+        raw.push_back(connect_loopback(a.port()));
+    std::this_thread::sleep_for(200ms);
+    const double before = cpu_seconds(a.proc().pid());
+    std::this_thread::sleep_for(1s);
+    const double used = cpu_seconds(a.proc().pid()) - before;
+    INFO("CPU seconds in one second while out of descriptors: " << used);
+    CHECK(used < 0.3); // no accept loop spinning
+
+    for (int fd : raw)
+        ::close(fd);
+    clients.pop_back();
+    std::this_thread::sleep_for(300ms);
+    auto again = a.connect("again"); // served again
+    clients.front()->send_text(R"({"op":"send","text":"still here"})");
+    auto got = again->read_text();
+    REQUIRE(got);
+    CHECK(got->find("still here") != std::string::npos);
 }

@@ -46,6 +46,9 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -61,8 +64,17 @@ namespace backplane::transport {
 
 /// Settings of a WebSocket endpoint.
 struct websocketpp_options {
-    /// Open connections allowed; a handshake past it gets HTTP 503.
+    /// Open connections allowed; a handshake past it gets HTTP 503. listen()
+    /// lowers it to leave `reserved_descriptors` of the process's open-file
+    /// limit free, so that refusing is possible: a refusal needs a socket too.
     std::size_t max_connections = 20000;
+    /// File descriptors kept free for everything but WebSocket connections
+    /// (the broker's sockets, handshakes in progress, files).
+    std::size_t reserved_descriptors = 64;
+    /// After a failed accept (out of file descriptors), how long to wait
+    /// before the next: the pending connection stays in the backlog, and
+    /// accepting again at once would spin.
+    std::chrono::milliseconds accept_retry{50};
     /// Bytes queued for one connection past which it is closed as a slow
     /// consumer (1008, "slow consumer").
     std::size_t max_outbound_bytes = 1024 * 1024;
@@ -93,6 +105,7 @@ struct websocketpp_stats {
     std::uint64_t opened = 0;               ///< WebSocket connections opened
     std::uint64_t closed = 0;               ///< of those, closed since
     std::uint64_t rejected = 0;             ///< handshakes refused (limit, validate hook, drain)
+    std::uint64_t accept_errors = 0;        ///< accepts that failed (out of file descriptors)
     std::uint64_t messages_in = 0;          ///< messages received from clients
     std::uint64_t bytes_in = 0;             ///< their payload bytes
     std::uint64_t frames_out = 0;           ///< frames queued to clients
@@ -181,7 +194,9 @@ public:
             return ec;
         state_->server.listen(ep, ec);
         if (!ec)
-            state_->server.start_accept(ec);
+            state_->fit_descriptor_limit();
+        if (!ec)
+            state_->accept();
         if (!ec)
             state_->arm_sweep();
         return ec;
@@ -271,7 +286,7 @@ private:
 
     struct state {
         state(asio::io_context& io, websocketpp_options o)
-            : options(std::move(o)), sweep_timer(io), drain_timer(io)
+            : options(std::move(o)), sweep_timer(io), drain_timer(io), accept_timer(io)
         {
             server.init_asio(&io);
         }
@@ -336,6 +351,43 @@ private:
                     c->set_status(::websocketpp::http::status_code::upgrade_required);
                 }
             });
+        }
+
+        void fit_descriptor_limit()
+        {
+            rlimit limit{};
+            if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+                return;
+            const auto usable = limit.rlim_cur > options.reserved_descriptors
+                ? std::size_t(limit.rlim_cur - options.reserved_descriptors) : std::size_t(1);
+            options.max_connections = std::min(options.max_connections, usable);
+        }
+
+        // websocketpp's own accept loop retries a failed accept at once, which
+        // spins while the process is out of file descriptors; this one waits.
+        void accept()
+        {
+            if (draining)
+                return;
+            auto c = server.get_connection();
+            std::error_code ec;
+            server.async_accept(c, [this, c](std::error_code const& e) {
+                if (!e) {
+                    c->start();
+                    return accept();
+                }
+                c->terminate(e);
+                if (e == ::websocketpp::error::operation_canceled || draining)
+                    return;
+                ++stats.accept_errors;
+                accept_timer.expires_after(options.accept_retry);
+                accept_timer.async_wait([this](std::error_code t) {
+                    if (!t)
+                        accept();
+                });
+            }, ec);
+            if (ec)
+                c->terminate(ec);
         }
 
         void close(const connection_handle& c, std::uint16_t code, const std::string& reason)
@@ -412,6 +464,7 @@ private:
             draining = true;
             drain_done = std::move(done);
             sweep_timer.cancel();
+            accept_timer.cancel();
             std::error_code ec;
             if (server.is_listening())
                 server.stop_listening(ec);
@@ -445,6 +498,7 @@ private:
         std::vector<connection_handle> open;
         asio::steady_timer sweep_timer;
         asio::steady_timer drain_timer;
+        asio::steady_timer accept_timer;
         websocketpp_stats stats;
         bool draining = false;
         std::function<void()> drain_done;
