@@ -1,0 +1,401 @@
+// Presence on a real Redis: the user -> instance map, its heartbeat, ghost
+// cleanup after a SIGKILL (by expiry notifications, and by the sweep), the
+// queries, and the three direct-message routings across three hubs.
+#include <backplane/presence.hpp>
+
+#include "../support/process.hpp"
+#include "redis_cluster.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+using namespace backplane;
+using namespace backplane::test;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+// Short periods, so that a test sees several heartbeats and an expiry.
+presence_options fast(std::chrono::milliseconds interval = 100ms, std::chrono::milliseconds ttl = 300ms)
+{
+    presence_options o;
+    o.heartbeat_interval = interval;
+    o.ttl = ttl;
+    o.sweep_interval = 0ms;
+    return o;
+}
+
+std::int64_t integer(asio::io_context& io, redis::connection& admin, std::vector<std::string> args)
+{
+    auto [ec, r] = call(io, admin, std::move(args));
+    REQUIRE_FALSE(ec);
+    return r.integer;
+}
+
+std::string text(asio::io_context& io, redis::connection& admin, std::vector<std::string> args)
+{
+    auto [ec, r] = call(io, admin, std::move(args));
+    REQUIRE_FALSE(ec);
+    return r.text;
+}
+
+// The host `p` sees for `user`, after everything `p` sent before.
+std::string where(asio::io_context& io, presence& p, const std::string& user)
+{
+    bool done = false;
+    std::string host;
+    p.where(user, [&](std::error_code ec, std::string_view h) {
+        CHECK_FALSE(ec);
+        host = std::string(h);
+        done = true;
+    });
+    REQUIRE(run_until(io, [&] { return done; }));
+    return host;
+}
+
+// Calls of a command since the last CONFIG RESETSTAT (INFO commandstats).
+std::int64_t calls(asio::io_context& io, redis::connection& admin, const std::string& command)
+{
+    const auto info = text(io, admin, {"INFO", "commandstats"});
+    const auto at = info.find("cmdstat_" + command + ":calls=");
+    if (at == std::string::npos)
+        return 0;
+    return std::stoll(info.substr(at + command.size() + 15));
+}
+
+// Starts presence_host with `users` users, waits for their entries, kills it
+// with SIGKILL; returns how long the hash took to empty afterwards.
+std::chrono::milliseconds ghosts_gone_after_sigkill(asio::io_context& io, redis_server& server,
+                                                    redis::connection& admin, std::chrono::milliseconds ttl)
+{
+    process host({BACKPLANE_PRESENCE_HOST, server.url(), "i9", "100", "200", std::to_string(ttl.count()),
+                  "--no-notifications"});
+    REQUIRE(run_until(io, [&] { return integer(io, admin, {"HLEN", "user:host"}) == 100; }));
+    CHECK(text(io, admin, {"HGET", "user:host", "u42"}) == "i9");
+    host.kill();
+    const auto killed = clock_type::now();
+    CHECK(run_until(io, [&] { return integer(io, admin, {"HLEN", "user:host"}) == 0; }, ttl + 2s));
+    return std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - killed);
+}
+
+} // namespace
+
+TEST_CASE("presence: notify-keyspace-events gets E and x added, and nothing else changed")
+{
+    CHECK(detail::notify_flags_with_expired("") == "Ex");
+    CHECK(detail::notify_flags_with_expired("Kg") == "KgEx");
+    CHECK(detail::notify_flags_with_expired("Ex").empty());
+    CHECK(detail::notify_flags_with_expired("AKE").empty());
+    CHECK(detail::notify_flags_with_expired("xK") == "xKE");
+}
+
+TEST_CASE("presence: an entry names its instance while online, and goes at once on the last disconnect")
+{
+    redis_server server;
+    asio::io_context io;
+    redis::connection admin(io.get_executor(), redis::parse_url(server.url()));
+    presence p(io.get_executor(), server.url(), "i1", fast());
+    p.user_online("alice");
+    CHECK(where(io, p, "alice") == "i1");
+    CHECK(text(io, admin, {"HGET", "user:host", "alice"}) == "i1");
+    const auto ttl = integer(io, admin, {"PTTL", "user:alive:alice"});
+    CHECK(ttl > 0);
+    CHECK(ttl <= 300);
+    bool online = false;
+    p.is_online("alice", [&](std::error_code ec, bool on) {
+        CHECK_FALSE(ec);
+        online = on;
+    });
+    REQUIRE(run_until(io, [&] { return online; }));
+
+    const auto start = clock_type::now();
+    p.user_offline("alice");
+    CHECK(where(io, p, "alice").empty());
+    CHECK(clock_type::now() - start < 100ms); // not at the next heartbeat: now
+    CHECK(integer(io, admin, {"HEXISTS", "user:host", "alice"}) == 0);
+    CHECK(integer(io, admin, {"EXISTS", "user:alive:alice"}) == 0);
+    CHECK(p.local_users() == 0);
+
+    p.user_online("bad:name"); // refused: it would reach another key
+    CHECK(p.local_users() == 0);
+    bool refused = false;
+    p.where("bad:name", [&](std::error_code ec, std::string_view) { refused = ec == error::invalid_name; });
+    REQUIRE(run_until(io, [&] { return refused; }));
+    CHECK(p.stats().errors == 0);
+}
+
+TEST_CASE("presence: a user who reconnected elsewhere keeps the new entry when the old connection closes")
+{
+    redis_server server;
+    asio::io_context io;
+    redis::connection admin(io.get_executor(), redis::parse_url(server.url()));
+    presence p1(io.get_executor(), server.url(), "i1", fast());
+    presence p2(io.get_executor(), server.url(), "i2", fast());
+
+    SECTION("the old instance learns of the disconnect after the new one of the connect")
+    {
+        p1.user_online("alice");
+        CHECK(where(io, p1, "alice") == "i1");
+        p2.user_online("alice");
+        CHECK(where(io, p2, "alice") == "i2");
+        p1.user_offline("alice"); // late: alice is on i2 now
+        CHECK(where(io, p1, "alice") == "i2");
+        CHECK(integer(io, admin, {"EXISTS", "user:alive:alice"}) == 1);
+        run_for(io, 700ms); // past the ttl: i2's heartbeats keep it
+        CHECK(where(io, p1, "alice") == "i2");
+    }
+    SECTION("connected on both: the heartbeat of the other instance does not steal the entry, and takes it over "
+            "when the host's last connection closes")
+    {
+        p1.user_online("alice");
+        CHECK(where(io, p1, "alice") == "i1");
+        p2.user_online("alice");
+        CHECK(where(io, p2, "alice") == "i2");
+        run_for(io, 350ms); // three heartbeats each
+        CHECK(where(io, p1, "alice") == "i2");
+        p2.user_offline("alice");
+        CHECK(where(io, p2, "alice").empty());
+        REQUIRE(run_until(io, [&] { return where(io, p2, "alice") == "i1"; }, 300ms));
+    }
+}
+
+TEST_CASE("presence: one heartbeat refreshes every local user with one script call per batch")
+{
+    redis_server server;
+    asio::io_context io;
+    redis::connection admin(io.get_executor(), redis::parse_url(server.url()));
+    auto options = fast();
+    options.refresh_batch = GENERATE(500, 50);
+    presence p(io.get_executor(), server.url(), "i1", options);
+    for (int i = 0; i < 200; ++i)
+        p.user_online("u" + std::to_string(i));
+    CHECK(where(io, p, "u199") == "i1");
+    REQUIRE(text(io, admin, {"CONFIG", "RESETSTAT"}) == "OK");
+    const auto before = p.stats().heartbeats;
+
+    run_for(io, 1000ms); // more than three ttls
+    const auto heartbeats = p.stats().heartbeats - before;
+    CHECK(heartbeats >= 7);
+    CHECK(heartbeats <= 11);
+    const auto per_round = (200 + options.refresh_batch - 1) / options.refresh_batch;
+    CHECK(calls(io, admin, "evalsha") + calls(io, admin, "eval") == std::int64_t(heartbeats * per_round));
+    CHECK(integer(io, admin, {"HLEN", "user:host"}) == 200);
+    CHECK(integer(io, admin, {"EXISTS", "user:alive:u0", "user:alive:u100", "user:alive:u199"}) == 3);
+    CHECK(p.stats().refreshed >= 200 * heartbeats);
+    CHECK(p.stats().errors == 0);
+}
+
+TEST_CASE("presence: SIGKILL an instance with 100 users: expiry notifications clear them within ttl + 1 s")
+{
+    redis_server server; // notify-keyspace-events is off by default: the presence turns it on
+    asio::io_context io;
+    redis::connection admin(io.get_executor(), redis::parse_url(server.url()));
+    presence watcher(io.get_executor(), server.url(), "i1", fast()); // no sweep
+    const auto flags = [&] {
+        auto [ec, r] = call(io, admin, {"CONFIG", "GET", "notify-keyspace-events"});
+        REQUIRE_FALSE(ec);
+        REQUIRE(r.elements.size() == 2);
+        return r.elements[1].text;
+    };
+    REQUIRE(run_until(io, [&] { return !flags().empty(); }));
+    CHECK(detail::notify_flags_with_expired(flags()).empty());
+    CHECK_FALSE(watcher.notifications_error());
+
+    const auto ttl = 1000ms;
+    const auto took = ghosts_gone_after_sigkill(io, server, admin, ttl);
+    std::printf("presence: 100 ghosts gone %lld ms after SIGKILL (ttl %lld ms, expiry notifications)\n",
+                static_cast<long long>(took.count()), static_cast<long long>(ttl.count()));
+    CHECK(took <= ttl + 1s);
+    // The hash is empty; the replies to the watcher's scripts may still be on their way.
+    CHECK(run_until(io, [&] { return watcher.stats().cleaned_by_notification == 100; }, 500ms));
+    CHECK(watcher.stats().sweeps == 0);
+    CHECK(integer(io, admin, {"EXISTS", "user:alive:u0"}) == 0);
+}
+
+TEST_CASE("presence: SIGKILL an instance with 100 users: without notifications the sweep clears them within ttl + 1 s")
+{
+    // CONFIG renamed away, as on a managed Redis: notifications stay off.
+    redis_server server(redis_server_options{false, {}, {"--rename-command", "CONFIG", ""}});
+    asio::io_context io;
+    redis::connection admin(io.get_executor(), redis::parse_url(server.url()));
+    auto options = fast();
+    options.sweep_interval = 250ms;
+    options.sweep_batch = 16; // several batches per pass
+    presence watcher(io.get_executor(), server.url(), "i1", options);
+    REQUIRE(run_until(io, [&] { return bool(watcher.notifications_error()); }));
+    CHECK(watcher.notifications_error() == error::server_error);
+
+    const auto ttl = 1000ms;
+    const auto took = ghosts_gone_after_sigkill(io, server, admin, ttl);
+    std::printf("presence: 100 ghosts gone %lld ms after SIGKILL (ttl %lld ms, sweep every %lld ms)\n",
+                static_cast<long long>(took.count()), static_cast<long long>(ttl.count()),
+                static_cast<long long>(options.sweep_interval.count()));
+    CHECK(took <= ttl + 1s);
+    CHECK(run_until(io, [&] { return watcher.stats().cleaned_by_sweep == 100; }, 500ms));
+    CHECK(watcher.stats().cleaned_by_notification == 0);
+    CHECK(watcher.stats().sweeps >= 2);
+}
+
+TEST_CASE("presence: a clean shutdown of an instance deletes its entries at once")
+{
+    redis_server server;
+    asio::io_context io;
+    redis::connection admin(io.get_executor(), redis::parse_url(server.url()));
+    process host({BACKPLANE_PRESENCE_HOST, server.url(), "i9", "100", "200", "60000"});
+    REQUIRE(run_until(io, [&] { return integer(io, admin, {"HLEN", "user:host"}) == 100; }));
+    host.signal(SIGTERM);
+    REQUIRE(host.wait_for(2000ms));
+    CHECK(integer(io, admin, {"HLEN", "user:host"}) == 0);
+    CHECK(integer(io, admin, {"EXISTS", "user:alive:u0"}) == 0);
+}
+
+TEST_CASE("presence: where, is_online and the online users in bounded pages; ghosts are never reported")
+{
+    // A hash past hash-max-listpack-entries, as a big one is: HSCAN then
+    // pages it (a small one comes whole).
+    redis_server server(redis_server_options{false, {}, {"--hash-max-listpack-entries", "64"}});
+    asio::io_context io;
+    redis::connection admin(io.get_executor(), redis::parse_url(server.url()));
+    presence p1(io.get_executor(), server.url(), "i1", fast());
+    presence p2(io.get_executor(), server.url(), "i2", fast());
+    for (int i = 0; i < 300; ++i)
+        (i % 2 ? p2 : p1).user_online("u" + std::to_string(i));
+    CHECK(where(io, p1, "u298") == "i1");
+    CHECK(where(io, p2, "u299") == "i2");
+    // A ghost: an entry without its alive key.
+    REQUIRE(integer(io, admin, {"HSET", "user:host", "ghost", "i7"}) == 1);
+    CHECK(where(io, p1, "ghost").empty());
+
+    std::map<std::string, std::string> seen;
+    std::string cursor = "0";
+    std::size_t pages = 0, largest = 0;
+    do {
+        bool done = false;
+        p1.online_users(cursor, 50, [&](std::error_code ec, online_page page) {
+            REQUIRE_FALSE(ec);
+            for (auto& u : page.users)
+                seen[u.user] = u.instance;
+            largest = std::max(largest, page.users.size());
+            cursor = page.cursor;
+            done = true;
+        });
+        REQUIRE(run_until(io, [&] { return done; }));
+        REQUIRE(++pages < 100);
+    } while (cursor != "0");
+    CHECK(seen.size() == 300);
+    CHECK(seen.count("ghost") == 0);
+    CHECK(seen["u7"] == "i2");
+    CHECK(seen["u8"] == "i1");
+    CHECK(pages >= 4);
+    CHECK(largest < 100);
+
+    bool bad = false;
+    p1.online_users("x", 10, [&](std::error_code ec, online_page) { bad = bool(ec); });
+    REQUIRE(run_until(io, [&] { return bad; }));
+
+    // The sweep deletes the ghost and nobody else.
+    std::size_t removed = 99;
+    bool swept = false;
+    p1.sweep([&](std::error_code ec, std::size_t n) {
+        CHECK_FALSE(ec);
+        removed = n;
+        swept = true;
+    });
+    REQUIRE(run_until(io, [&] { return swept; }));
+    CHECK(removed == 1);
+    CHECK(integer(io, admin, {"HLEN", "user:host"}) == 300);
+}
+
+TEST_CASE("presence: a server restart (scripts and data lost) is healed by the next heartbeats")
+{
+    redis_server server;
+    asio::io_context io;
+    redis::connection admin(io.get_executor(), redis::parse_url(server.url()));
+    presence p(io.get_executor(), server.url(), "i1", fast());
+    p.user_online("alice");
+    CHECK(where(io, p, "alice") == "i1");
+    server.kill();
+    server.start(); // empty, and without the scripts: EVALSHA meets NOSCRIPT
+    const auto restored = [&] {
+        auto [ec, r] = call(io, admin, {"HLEN", "user:host"});
+        return !ec && r.integer == 1; // the admin connection too reconnects meanwhile
+    };
+    REQUIRE(run_until(io, restored, 3000ms));
+    CHECK(where(io, p, "alice") == "i1");
+}
+
+TEST_CASE("presence: per-user channel, shared channel and Option B each deliver a DM exactly once across 3 hubs")
+{
+    redis_server server;
+    std::map<std::string, std::vector<std::uint64_t>> received;
+    for (auto routing : {direct_routing::per_user_channel, direct_routing::shared_channel,
+                         direct_routing::instance_channel}) {
+        hub_options ho;
+        ho.direct = routing;
+        redis_cluster c(server, 3, ho);
+        std::vector<std::unique_ptr<presence>> ps;
+        for (int i = 0; i < 3; ++i)
+            ps.push_back(std::make_unique<presence>(c.io.get_executor(), server.url(), c[i].instance_id(), fast()));
+        // 30 users, 10 per hub; each sends one DM to the next.
+        std::vector<transport::memory::connection_handle> conns;
+        for (int u = 0; u < 30; ++u) {
+            const auto user = "u" + std::to_string(u);
+            conns.push_back(c.connect(u % 3, user).first);
+            ps[u % 3]->user_online(user);
+        }
+        for (int i = 0; i < 3; ++i)
+            REQUIRE(where(c.io, *ps[i], "u" + std::to_string(27 + i)) == c[i].instance_id());
+        c.settle();
+        std::vector<std::uint64_t> before;
+        for (int i = 0; i < 3; ++i)
+            before.push_back(c[i].stats().received);
+
+        std::map<direct_outcome, int> outcomes;
+        int done = 0;
+        for (int u = 0; u < 30; ++u)
+            ps[u % 3]->send_to_user(c[u % 3], "u" + std::to_string((u + 1) % 30), "dm from u" + std::to_string(u),
+                                    no_connection, [&](std::error_code ec, direct_outcome o) {
+                                        CHECK_FALSE(ec);
+                                        ++outcomes[o];
+                                        ++done;
+                                    });
+        REQUIRE(run_until(c.io, [&] { return done == 30; }));
+        c.run();
+        for (int u = 0; u < 30; ++u)
+            CHECK(conns[u]->texts() == std::vector<std::string>{"dm from u" + std::to_string((u + 29) % 30)});
+        auto& counts = received[routing == direct_routing::per_user_channel ? "per-user channel"
+                                : routing == direct_routing::shared_channel ? "shared channel (A)"
+                                                                            : "instance channel (B)"];
+        for (int i = 0; i < 3; ++i)
+            counts.push_back(c[i].stats().received - before[i]);
+        if (routing == direct_routing::instance_channel) {
+            CHECK(outcomes[direct_outcome::sent_to_host] == 30);
+            // Offline: the inbox stream keeps it.
+            bool stored = false;
+            ps[0]->send_to_user(c[0], "nobody", "later", no_connection, [&](std::error_code ec, direct_outcome o) {
+                CHECK_FALSE(ec);
+                stored = o == direct_outcome::stored_in_inbox;
+            });
+            REQUIRE(run_until(c.io, [&] { return stored; }));
+            redis::connection admin(c.io.get_executor(), redis::parse_url(server.url()));
+            CHECK(integer(c.io, admin, {"XLEN", "inbox:nobody"}) == 1);
+        } else {
+            CHECK(outcomes[direct_outcome::published] == 30);
+        }
+    }
+    std::printf("presence: 30 DMs among 30 users on 3 instances; messages each instance received:\n");
+    for (const auto& [name, counts] : received)
+        std::printf("  %-22s i1=%llu i2=%llu i3=%llu total=%llu\n", name.c_str(),
+                    static_cast<unsigned long long>(counts[0]), static_cast<unsigned long long>(counts[1]),
+                    static_cast<unsigned long long>(counts[2]),
+                    static_cast<unsigned long long>(counts[0] + counts[1] + counts[2]));
+    CHECK(received["per-user channel"] == std::vector<std::uint64_t>{10, 10, 10});
+    CHECK(received["shared channel (A)"] == std::vector<std::uint64_t>{30, 30, 30});
+    CHECK(received["instance channel (B)"] == std::vector<std::uint64_t>{10, 10, 10});
+}
