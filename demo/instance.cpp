@@ -20,6 +20,9 @@
 #endif
 
 #include "json.hpp"
+#ifdef BACKPLANE_HAS_REDIS_PUBSUB
+#include <backplane/presence.hpp>
+#endif
 
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
@@ -52,6 +55,8 @@ struct settings {
     std::string redis = "redis://127.0.0.1:6379";
     transport::websocketpp_options transport;
     std::size_t max_text = 16 * 1024;
+    bool presence = true;       // the user -> instance map (Redis brokers only)
+    std::string direct = "user"; // direct-message routing: user, shared, instance
 };
 
 [[noreturn]] void usage(const char* why)
@@ -60,7 +65,8 @@ struct settings {
                  "backplane-instance: %s\n"
                  "usage: backplane-instance [--port N] [--address A] [--instance-id ID]\n"
                  "                          [--broker memory|redis-pubsub] [--redis redis://HOST:PORT]\n"
-                 "                          [--max-connections N] [--max-outbound BYTES]\n",
+                 "                          [--max-connections N] [--max-outbound BYTES]\n"
+                 "                          [--presence on|off] [--direct user|shared|instance]\n",
                  why);
     std::exit(2);
 }
@@ -82,10 +88,18 @@ settings parse_args(int argc, char** argv)
         else if (flag == "--redis") s.redis = v;
         else if (flag == "--max-connections") s.transport.max_connections = std::strtoul(v, nullptr, 10);
         else if (flag == "--max-outbound") s.transport.max_outbound_bytes = std::strtoul(v, nullptr, 10);
+        else if (flag == "--presence") s.presence = std::strcmp(v, "off") != 0;
+        else if (flag == "--direct") s.direct = v;
         else usage("unknown flag");
     }
     if (s.broker != "memory" && s.broker != "redis-pubsub")
         usage("--broker must be memory or redis-pubsub");
+    if (s.broker == "memory")
+        s.presence = false; // one instance: nothing to map
+    if (s.direct != "user" && s.direct != "shared" && s.direct != "instance")
+        usage("--direct must be user, shared or instance");
+    if (s.direct == "instance" && !s.presence)
+        usage("--direct instance needs --presence on and a Redis broker");
     if (!s.instance_id.empty() && validate_name(s.instance_id))
         usage("invalid --instance-id");
     return s;
@@ -169,8 +183,15 @@ public:
         ws_.on_validate([this](const auto& c) { return validate(c); });
         ws_.on_open([this](const auto& c) { open(c); });
         ws_.on_message([this](const auto& c, std::string_view m, bool text) { message(c, m, text); });
-        ws_.on_close([this](const auto& c) { hub_.close(ws_transport::tag(c)); });
+        ws_.on_close([this](const auto& c) { close(c); });
         ws_.on_http([this](const auto& c) { http(c); });
+#ifdef BACKPLANE_HAS_REDIS_PUBSUB
+        if (s.presence) {
+            presence_options po;
+            po.client_name = hub_.instance_id();
+            presence_ = std::make_unique<presence>(io.get_executor(), s.redis, hub_.instance_id(), po);
+        }
+#endif
     }
 
     std::error_code listen() { return ws_.listen(settings_.address, settings_.port); }
@@ -178,11 +199,24 @@ public:
     const std::string& instance_id() const { return hub_.instance_id(); }
     void drain(std::function<void()> done) { ws_.drain(std::move(done)); }
 
+    /// After the drain: waits until the closed users' entries are deleted.
+    void stop_presence(std::function<void()> done)
+    {
+#ifdef BACKPLANE_HAS_REDIS_PUBSUB
+        if (presence_)
+            return presence_->shutdown(std::move(done));
+#endif
+        done();
+    }
+
 private:
     hub_options hub_opts(const settings& s)
     {
         hub_options o;
         o.instance_id = s.instance_id;
+        o.direct = s.direct == "shared"     ? direct_routing::shared_channel
+                   : s.direct == "instance" ? direct_routing::instance_channel
+                                            : direct_routing::per_user_channel;
         /* Called once per message and instance, never per recipient: the
            JSON every local recipient shares is built here. */
         o.build_frame = [this](const message_view& m, std::string& out) {
@@ -201,6 +235,18 @@ private:
             w.add("from", from).add("id", id_).add("text", text).add("instance", hub_.instance_id());
         };
         return o;
+    }
+
+    // The user is read from the URL, not the hub: a connection the hub
+    // dropped itself (a failed send) is already unknown to it.
+    void close(const ws_transport::connection_handle& c)
+    {
+        hub_.close(ws_transport::tag(c));
+#ifdef BACKPLANE_HAS_REDIS_PUBSUB
+        const auto user = ws_user(c->get_resource());
+        if (presence_ && user && hub_.user_connections(*user) == 0)
+            presence_->user_offline(*user);
+#endif
     }
 
     bool validate(const ws_transport::connection_handle& c)
@@ -225,6 +271,10 @@ private:
         if (ec)
             return ws_.close(c, ::websocketpp::close::status::policy_violation, "invalid user");
         ws_transport::set_tag(c, id);
+#ifdef BACKPLANE_HAS_REDIS_PUBSUB
+        if (presence_ && hub_.user_connections(hub_.user_of(id)) == 1)
+            presence_->user_online(hub_.user_of(id));
+#endif
         std::string out;
         json::object_writer(out).add("type", "welcome").add("user", hub_.user_of(id)).add("instance",
                                                                                           hub_.instance_id());
@@ -319,8 +369,15 @@ private:
             if (!to || !name_ok(c, "user", *to))
                 return;
             const auto* t = field(c, request_, "text");
-            if (t && text_ok(c, *t))
-                hub_.send_to_user(*to, make_payload(from, *t));
+            if (!t || !text_ok(c, *t))
+                return;
+#ifdef BACKPLANE_HAS_REDIS_PUBSUB
+            if (presence_) /* with --direct instance: look up the host, or the inbox */
+                return presence_->send_to_user(hub_, *to, make_payload(from, *t));
+#endif
+            hub_.send_to_user(*to, make_payload(from, *t));
+        } else if (*op == "where" || *op == "online") {
+            presence_request(c, *op);
         } else if (*op == "join" || *op == "leave") {
             if (!only(c, request_, {"op", "room"}))
                 return;
@@ -337,6 +394,63 @@ private:
         } else {
             reply_error(c, "unknown_op", "unknown op \"" + *op + "\"");
         }
+    }
+
+    // {"op":"where","user":U} and {"op":"online"[,"cursor":C]}.
+    void presence_request(const ws_transport::connection_handle& c, const std::string& op)
+    {
+        const bool where = op == "where";
+        if (!only(c, request_, {"op", where ? "user" : "cursor"}))
+            return;
+#ifdef BACKPLANE_HAS_REDIS_PUBSUB
+        if (!presence_)
+            return reply_error(c, "unsupported", "presence needs a Redis broker and --presence on");
+        if (where) {
+            const auto* user = field(c, request_, "user");
+            if (!user || !name_ok(c, "user", *user))
+                return;
+            return presence_->where(*user, [this, c, user = *user](std::error_code ec, std::string_view host) {
+                if (ec)
+                    return reply_error(c, "unavailable", "presence: " + ec.message());
+                /* written by hand: the writer has no booleans nor null */
+                std::string out = R"({"type":"presence","user":)";
+                json::write_string(out, user);
+                out.append(R"(,"online":)").append(host.empty() ? "false" : "true").append(R"(,"instance":)");
+                if (host.empty())
+                    out += "null";
+                else
+                    json::write_string(out, host);
+                out += '}';
+                ws_.send_text(c, out);
+            });
+        }
+        std::string cursor = "0";
+        if (request_.find("cursor")) {
+            const auto* given = field(c, request_, "cursor");
+            if (!given)
+                return;
+            cursor = *given;
+        }
+        presence_->online_users(cursor, 100, [this, c](std::error_code ec, online_page page) {
+            if (ec)
+                return reply_error(c, "unavailable", "presence: " + ec.message());
+            std::string out = R"({"type":"online","users":[)";
+            for (std::size_t i = 0; i < page.users.size(); ++i) {
+                out += i ? R"(,{"user":)" : R"({"user":)";
+                json::write_string(out, page.users[i].user);
+                out += R"(,"instance":)";
+                json::write_string(out, page.users[i].instance);
+                out += '}';
+            }
+            out += R"(],"cursor":)";
+            json::write_string(out, page.cursor);
+            out += '}';
+            ws_.send_text(c, out);
+        });
+#else
+        (void)where;
+        reply_error(c, "unsupported", "presence needs a Redis broker");
+#endif
     }
 
     void http(const ws_transport::connection_handle& c)
@@ -427,6 +541,9 @@ private:
     json::flat_object request_; // reused for every request
     std::string id_;            // reused for every frame
     std::uint64_t errors_ = 0;
+#ifdef BACKPLANE_HAS_REDIS_PUBSUB
+    std::unique_ptr<presence> presence_; // declared last: destroyed before the hub it sends through
+#endif
 };
 
 template <class Broker>
@@ -445,7 +562,7 @@ int serve(asio::io_context& io, const settings& s, Broker broker)
     signals.async_wait([&](std::error_code ec, int) {
         if (ec)
             return;
-        srv.drain([&io] { io.stop(); });
+        srv.drain([&] { srv.stop_presence([&io] { io.stop(); }); });
     });
     io.run();
     return 0;
