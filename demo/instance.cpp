@@ -6,6 +6,10 @@
 //   build/demo/backplane-instance --port 8082 --instance-id b --broker redis-pubsub --redis redis://127.0.0.1:6379 &
 //   open http://127.0.0.1:8081/ and http://127.0.0.1:8082/ in two browser tabs
 //
+// With --broker redis-streams messages are kept in Redis streams: a client
+// that reconnects with ?last_id=ID (and &last_dm_id=ID) is caught up, and
+// direct messages to a user with no connection wait in an inbox.
+//
 // One port serves the WebSocket endpoint (GET /ws?user=ID), the chat page
 // (GET /), GET /healthz and GET /metrics; the client protocol is described in
 // demo/PROTOCOL.md. With --port 0 the port is chosen by the system; the first
@@ -17,6 +21,7 @@
 #if __has_include(<backplane/broker/redis_pubsub.hpp>)
 #include <backplane/broker/redis_pubsub.hpp>
 #define BACKPLANE_HAS_REDIS_PUBSUB 1
+#include <backplane/broker/redis_streams.hpp>
 #endif
 
 #include "json.hpp"
@@ -53,6 +58,7 @@ struct settings {
     std::string instance_id;
     std::string broker = "memory";
     std::string redis = "redis://127.0.0.1:6379";
+    std::size_t stream_length = 1000; // entries kept per stream (redis-streams)
     transport::websocketpp_options transport;
     std::size_t max_text = 16 * 1024;
     bool presence = true;       // the user -> instance map (Redis brokers only)
@@ -64,7 +70,8 @@ struct settings {
     std::fprintf(stderr,
                  "backplane-instance: %s\n"
                  "usage: backplane-instance [--port N] [--address A] [--instance-id ID]\n"
-                 "                          [--broker memory|redis-pubsub] [--redis redis://HOST:PORT]\n"
+                 "                          [--broker memory|redis-pubsub|redis-streams] [--redis redis://HOST:PORT]\n"
+                 "                          [--stream-length N]\n"
                  "                          [--max-connections N] [--max-outbound BYTES]\n"
                  "                          [--presence on|off] [--direct user|shared|instance]\n",
                  why);
@@ -86,14 +93,17 @@ settings parse_args(int argc, char** argv)
         else if (flag == "--instance-id") s.instance_id = v;
         else if (flag == "--broker") s.broker = v;
         else if (flag == "--redis") s.redis = v;
+        else if (flag == "--stream-length") s.stream_length = std::strtoul(v, nullptr, 10);
         else if (flag == "--max-connections") s.transport.max_connections = std::strtoul(v, nullptr, 10);
         else if (flag == "--max-outbound") s.transport.max_outbound_bytes = std::strtoul(v, nullptr, 10);
         else if (flag == "--presence") s.presence = std::strcmp(v, "off") != 0;
         else if (flag == "--direct") s.direct = v;
         else usage("unknown flag");
     }
-    if (s.broker != "memory" && s.broker != "redis-pubsub")
-        usage("--broker must be memory or redis-pubsub");
+    if (s.broker != "memory" && s.broker != "redis-pubsub" && s.broker != "redis-streams")
+        usage("--broker must be memory, redis-pubsub or redis-streams");
+    if (s.stream_length == 0)
+        usage("--stream-length must be at least 1");
     if (s.broker == "memory")
         s.presence = false; // one instance: nothing to map
     if (s.direct != "user" && s.direct != "shared" && s.direct != "instance")
@@ -150,6 +160,26 @@ std::optional<std::string> ws_user(std::string_view resource)
         }
     }
     return std::string{};
+}
+
+// The value of `key` in the query of `resource`, percent-decoded; nullopt if
+// absent or malformed.
+std::optional<std::string> query_value(std::string_view resource, std::string_view key)
+{
+    const auto q = resource.find('?');
+    std::string_view query = q == std::string_view::npos ? std::string_view{} : resource.substr(q + 1);
+    while (!query.empty()) {
+        const auto amp = query.find('&');
+        const auto pair = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+        if (pair.size() > key.size() && pair.substr(0, key.size()) == key && pair[key.size()] == '=') {
+            std::string value;
+            if (!percent_decode(pair.substr(key.size() + 1), value))
+                return std::nullopt;
+            return value;
+        }
+    }
+    return std::nullopt;
 }
 
 std::string_view scope_of(message_kind k)
@@ -267,7 +297,22 @@ private:
     void open(const ws_transport::connection_handle& c)
     {
         std::error_code ec;
-        const auto id = hub_.open(c, *ws_user(c->get_resource()), ec);
+        connection_id id = no_connection;
+        const std::string user = *ws_user(c->get_resource());
+        std::optional<std::string> last_id, last_dm_id;
+        if constexpr (keeps_history) {
+            last_id = query_value(c->get_resource(), "last_id");
+            last_dm_id = query_value(c->get_resource(), "last_dm_id");
+            const std::string global = last_id.value_or(""), mine = last_dm_id.value_or("");
+            if (last_id || last_dm_id)
+                id = hub_.open(c, user, ec, resume_point{global, mine}, recovery_reply(c));
+            else
+                id = hub_.open(c, user, ec);
+        } else {
+            id = hub_.open(c, user, ec);
+        }
+        if (ec == error::invalid_stream_id)
+            return ws_.close(c, ::websocketpp::close::status::policy_violation, "invalid last_id");
         if (ec)
             return ws_.close(c, ::websocketpp::close::status::policy_violation, "invalid user");
         ws_transport::set_tag(c, id);
@@ -279,6 +324,68 @@ private:
         json::object_writer(out).add("type", "welcome").add("user", hub_.user_of(id)).add("instance",
                                                                                           hub_.instance_id());
         ws_.send_text(c, out);
+        if constexpr (keeps_history)
+            deliver_inbox(c, id, user, last_dm_id.has_value());
+    }
+
+#ifdef BACKPLANE_HAS_REDIS_PUBSUB
+    static constexpr bool keeps_history = std::is_same_v<Broker, broker::redis_streams>;
+#else
+    static constexpr bool keeps_history = false;
+#endif
+
+    // Tells the client how a catch-up went, before the live messages that follow it.
+    recovery_handler recovery_reply(const ws_transport::connection_handle& c)
+    {
+        return [this, c](const recovery_result& r) {
+            /* written by hand: the writer has no booleans */
+            std::string out = R"({"type":"recovery","scope":)";
+            json::write_string(out, scope_of(r.kind));
+            if (r.kind == message_kind::room) {
+                out += R"(,"room":)";
+                json::write_string(out, r.target);
+            }
+            out.append(R"(,"recovered":)").append(r.recovered ? "true" : "false");
+            out.append(R"(,"replayed":)").append(std::to_string(r.replayed));
+            if (r.error) {
+                out += R"(,"error":)";
+                json::write_string(out, r.error.message());
+            }
+            out.push_back('}');
+            ws_.send_text(c, out);
+        };
+    }
+
+    // The direct messages that waited while the user had no connection: taken
+    // (once, whichever connection comes first) and sent as "dm" messages with
+    // "offline":true. A client that resumes its user channel (last_dm_id) has
+    // them in its replay already: they are taken and not sent again.
+    void deliver_inbox(const ws_transport::connection_handle& c, connection_id id, const std::string& user,
+                       bool resumed)
+    {
+        if constexpr (keeps_history)
+            hub_.broker().take_inbox(user, [this, c, id, resumed](std::error_code ec,
+                                                                   std::vector<detail::history_entry> entries) {
+                if (ec || resumed || !hub_.contains(id))
+                    return;
+                for (const auto& e : entries) {
+                    envelope env;
+                    if (decode(e.data, env))
+                        continue;
+                    const auto nul = env.payload.find('\0');
+                    const auto from = nul == std::string_view::npos ? std::string_view{} : env.payload.substr(0, nul);
+                    const auto text = nul == std::string_view::npos ? env.payload : env.payload.substr(nul + 1);
+                    std::string out;
+                    {
+                        json::object_writer w(out);
+                        w.add("type", "message").add("scope", "dm").add("from", from).add("id", e.id);
+                        w.add("text", text).add("instance", hub_.instance_id());
+                    }
+                    out.back() = ','; /* written by hand: the writer has no booleans */
+                    out.append(R"("offline":true})");
+                    ws_.send_text(c, out);
+                }
+            });
     }
 
     void reply_error(const ws_transport::connection_handle& c, std::string_view code, std::string_view text)
@@ -379,11 +486,29 @@ private:
         } else if (*op == "where" || *op == "online") {
             presence_request(c, *op);
         } else if (*op == "join" || *op == "leave") {
-            if (!only(c, request_, {"op", "room"}))
+            const bool resume = *op == "join" && request_.find("last_id");
+            if (!only(c, request_, {"op", "room", resume ? "last_id" : "room"}))
                 return;
             const auto* room = field(c, request_, "room");
             if (!room || !name_ok(c, "room", *room))
                 return;
+            if (resume) {
+                const auto* last_id = field(c, request_, "last_id");
+                if (!last_id)
+                    return;
+                if constexpr (keeps_history) {
+                    /* "joined" goes first: the catch-up answers later, with "recovery" */
+                    stream_id parsed;
+                    if (!parse_stream_id(*last_id, parsed))
+                        return reply_error(c, "invalid_last_id", "last_id must be a message id");
+                    std::string out;
+                    json::object_writer(out).add("type", "joined").add("room", *room);
+                    ws_.send_text(c, out);
+                    hub_.join(id, *room, *last_id, recovery_reply(c));
+                    return;
+                }
+                return reply_error(c, "unsupported", "last_id needs --broker redis-streams");
+            }
             if (*op == "join")
                 hub_.join(id, *room);
             else
@@ -530,6 +655,30 @@ private:
             metric("backplane_redis_resubscribed_total", "counter", "Channels subscribed again after reconnects.",
                    b.resubscribed);
         }
+        if constexpr (keeps_history) {
+            const auto b = hub_.broker().stats();
+            metric("backplane_redis_connected", "gauge", "Whether both Redis connections are ready.",
+                   hub_.broker().connected() ? 1 : 0);
+            metric("backplane_redis_publish_errors_total", "counter", "Publishes that failed.", b.publish_errors);
+            metric("backplane_redis_reconnects_total", "counter", "Reconnects of the Redis connections.",
+                   b.reconnects);
+            metric("backplane_redis_resubscribed_total", "counter", "Channels subscribed again after reconnects.",
+                   b.resubscribed);
+            metric("backplane_streams_resumes_total", "counter",
+                   "Streams read again after the subscriber reconnected.", b.resumes);
+            metric("backplane_streams_resumed_total", "counter", "Entries delivered by those reads.", b.resumed);
+            metric("backplane_streams_gaps_total", "counter",
+                   "Resumes whose last delivered id was trimmed or lost.", b.gaps);
+            metric("backplane_streams_duplicates_total", "counter", "Live messages dropped as already delivered.",
+                   b.duplicates);
+            metric("backplane_streams_history_reads_total", "counter", "History pages read for clients.",
+                   b.history_reads);
+            metric("backplane_streams_replayed_total", "counter", "Frames sent to clients from history.",
+                   h.replayed);
+            metric("backplane_inbox_stored_total", "counter", "Direct messages stored for offline users.",
+                   b.inboxed);
+            metric("backplane_inbox_delivered_total", "counter", "Inbox entries taken on connect.", b.inbox_taken);
+        }
 #endif
         return out;
     }
@@ -580,6 +729,11 @@ int main(int argc, char** argv)
             return serve(io, s, broker::memory(bus, io.get_executor()));
         }
 #ifdef BACKPLANE_HAS_REDIS_PUBSUB
+        if (s.broker == "redis-streams") {
+            broker::redis_streams_options o;
+            o.max_length = s.stream_length;
+            return serve(io, s, broker::redis_streams(io.get_executor(), s.redis, o));
+        }
         return serve(io, s, broker::redis_pubsub(io.get_executor(), s.redis));
 #else
         std::fprintf(stderr, "backplane-instance: built without the redis-pubsub broker\n");
