@@ -56,7 +56,7 @@ TEST_CASE("an error reply reaches its caller as an error, and the next command s
     CHECK(conn.stats().failed == 2);
 }
 
-TEST_CASE("AUTH with a password; a wrong password never connects and says why")
+TEST_CASE("AUTH with a password, and a wrong password never connects and says why")
 {
     redis_server_options o;
     o.requirepass = "s3cret";

@@ -73,7 +73,7 @@ TEST_CASE("command fsm: queued commands wait for the handshake, then go out in o
     CHECK(feed(fsm, "+OK\r\n") == error::protocol_error); // nobody waits for it
 }
 
-TEST_CASE("command fsm: a failed handshake is an error; the queue is bounded")
+TEST_CASE("command fsm: a failed handshake is an error, and the queue is bounded")
 {
     rd::command_fsm fsm(2);
     reply_handler h;

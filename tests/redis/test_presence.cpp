@@ -255,7 +255,7 @@ TEST_CASE("presence: a clean shutdown of an instance deletes its entries at once
     CHECK(integer(io, admin, {"EXISTS", "user:alive:u0"}) == 0);
 }
 
-TEST_CASE("presence: where, is_online and the online users in bounded pages; ghosts are never reported")
+TEST_CASE("presence: where, is_online and the online users in bounded pages, and ghosts are never reported")
 {
     // A hash past hash-max-listpack-entries, as a big one is: HSCAN then
     // pages it (a small one comes whole).
