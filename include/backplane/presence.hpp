@@ -48,11 +48,13 @@
 #ifndef BACKPLANE_PRESENCE_HPP
 #define BACKPLANE_PRESENCE_HPP
 
+#include <backplane/envelope.hpp>
 #include <backplane/error.hpp>
 #include <backplane/hub.hpp>
 #include <backplane/names.hpp>
 #include <backplane/redis/config.hpp>
 #include <backplane/redis/connection.hpp>
+#include <backplane/redis/inbox.hpp>
 #include <backplane/redis/options.hpp>
 #include <backplane/redis/reply.hpp>
 #include <backplane/redis/subscriber.hpp>
@@ -423,8 +425,9 @@ public:
     /// with per_user_channel and shared_channel through hub.send_to_user;
     /// with instance_channel (the seed design's Option B) by looking up the
     /// user's host and publishing to that instance's channel, or, if the
-    /// user is offline, by appending the payload (field "msg") to the user's
-    /// inbox stream. `done` (may be empty) is called once, later.
+    /// user is offline, by appending its envelope to the user's inbox
+    /// stream (redis/inbox.hpp; take_inbox reads it). `done` (may be empty)
+    /// is called once, later.
     /// The hub must outlive this object: destroy the presence first.
     /// A user who moves between the lookup and the publish misses the
     /// message (Option B's race; the per-user channel has none).
@@ -454,8 +457,25 @@ public:
                     done(ec, ec ? direct_outcome::failed : direct_outcome::sent_to_host);
                 return;
             }
-            store_in_inbox(user, payload, std::move(done));
+            store_in_inbox(user, payload, exclude, std::move(done));
         });
+    }
+
+    /// Takes (reads and deletes, atomically) up to `count` direct messages
+    /// from `user`'s inbox, oldest first, and calls `done(ec, entries)`
+    /// once, later: each entry's data is an envelope (decode it), its id
+    /// the message's id. For a user's first connection on an instance
+    /// (Option B); broker::redis_streams::take_inbox reads the same inbox.
+    void take_inbox(std::string_view user, std::function<void(std::error_code,
+                                                            std::vector<backplane::detail::history_entry>)> done,
+                    std::size_t count = 1000)
+    {
+        if (auto ec = validate_name(user))
+            return asio::post(executor_, [done = std::move(done), ec] { done(ec, {}); });
+        run(redis::inbox::take_script, script_take, {inbox_.name(user), std::to_string(std::max<std::size_t>(count, 1))},
+            1, [done = std::move(done)](std::error_code ec, const redis::reply& r) {
+                done(ec, ec ? std::vector<backplane::detail::history_entry>{} : redis::inbox::entries(r));
+            });
     }
 
     /// Deletes the entries of every local user (as user_offline does), stops
@@ -519,7 +539,7 @@ public:
 
 private:
     enum script_index { script_online, script_offline, script_refresh, script_expired, script_where, script_sweep,
-                        script_list, script_count };
+                        script_list, script_take, script_count };
 
     static redis::connection_options named(const presence_options& o, std::string_view suffix)
     {
@@ -545,7 +565,7 @@ private:
         static constexpr std::string_view sources[script_count] = {
             detail::presence_scripts::online, detail::presence_scripts::offline, detail::presence_scripts::refresh,
             detail::presence_scripts::expired, detail::presence_scripts::where, detail::presence_scripts::sweep,
-            detail::presence_scripts::list};
+            detail::presence_scripts::list, redis::inbox::take_script};
         for (int i = 0; i < script_count; ++i)
             commands_.execute({"SCRIPT", "LOAD", sources[i]},
                               [this, life = std::weak_ptr<char>(life_), i](std::error_code ec, const redis::reply& r) {
@@ -722,10 +742,15 @@ private:
                           });
     }
 
-    void store_in_inbox(const std::string& user, const std::string& payload, direct_handler done)
+    // The envelope, as the hub would have published it, so that any reader
+    // of the inbox decodes it as it decodes the broker's messages.
+    void store_in_inbox(const std::string& user, const std::string& payload, connection_id exclude,
+                        direct_handler done)
     {
+        std::string data;
+        encode(envelope{message_kind::user, instance_, user, exclude, ++inbox_sequence_, payload}, data);
         commands_.execute({"XADD", inbox_.name(user), "MAXLEN", "~", std::to_string(options_.inbox_max_length), "*",
-                           "msg", payload},
+                           redis::inbox::data_field, data},
                           [done = std::move(done)](std::error_code ec, const redis::reply&) {
                               if (done)
                                   done(ec, ec ? direct_outcome::failed : direct_outcome::stored_in_inbox);
@@ -755,6 +780,7 @@ private:
     asio::steady_timer sweep_timer_;
     std::unordered_set<std::string> users_;
     std::string shas_[script_count];
+    std::uint64_t inbox_sequence_ = 0;
     presence_stats stats_;
     std::error_code notifications_error_;
     bool stopped_ = false;

@@ -4,4 +4,5 @@
 #include <backplane/presence.hpp>
 #include <backplane/redis/config.hpp>
 #include <backplane/redis/connection.hpp>
+#include <backplane/redis/inbox.hpp>
 #include <backplane/redis/subscriber.hpp>

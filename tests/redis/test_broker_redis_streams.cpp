@@ -438,6 +438,28 @@ TEST_CASE("redis streams: an offline user's direct messages wait in an inbox and
     CHECK(payloads(z1) == strings{"live"});
 }
 
+TEST_CASE("redis streams: take_inbox reads an entry without its own message id, as presence's Option B writes it")
+{
+    redis_server server;
+    streams_cluster c(server, 1, with_ids());
+    std::string data;
+    encode(envelope{message_kind::user, "elsewhere", "yan", 0, 1, "kept"}, data);
+    redis::connection admin(c.io.get_executor(), redis::parse_url(server.url()));
+    auto [ec, added] = call(c.io, admin, {"XADD", "inbox:yan", "*", "d", data});
+    REQUIRE_FALSE(ec);
+    REQUIRE(call(c.io, admin, {"XADD", "inbox:yan", "*", "other", "x"}).first == std::error_code());
+
+    std::optional<std::vector<detail::history_entry>> taken;
+    c[0].broker().take_inbox("yan", [&](std::error_code e, std::vector<detail::history_entry> entries) {
+        CHECK_FALSE(e);
+        taken = std::move(entries);
+    });
+    REQUIRE(run_until(c.io, [&] { return taken.has_value(); }));
+    REQUIRE(taken->size() == 1); // the entry that holds no message is skipped
+    CHECK((*taken)[0].id == added.text);
+    CHECK((*taken)[0].data == data);
+}
+
 TEST_CASE("redis subscriber: the ready handler runs on every connect, and a ping from it follows the resubscription")
 {
     redis_server server;

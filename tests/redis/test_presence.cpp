@@ -385,6 +385,28 @@ TEST_CASE("presence: per-user channel, shared channel and Option B each deliver 
             REQUIRE(run_until(c.io, [&] { return stored; }));
             redis::connection admin(c.io.get_executor(), redis::parse_url(server.url()));
             CHECK(integer(c.io, admin, {"XLEN", "inbox:nobody"}) == 1);
+            // Taken once, by whichever instance asks first, as the envelope
+            // the hub would have published.
+            std::vector<std::vector<detail::history_entry>> taken;
+            for (int i : {2, 1})
+                ps[i]->take_inbox("nobody", [&](std::error_code ec, std::vector<detail::history_entry> e) {
+                    CHECK_FALSE(ec);
+                    taken.push_back(std::move(e));
+                });
+            REQUIRE(run_until(c.io, [&] { return taken.size() == 2; }));
+            if (taken[0].empty()) // two connections: either may answer first
+                std::swap(taken[0], taken[1]);
+            REQUIRE(taken[0].size() == 1);
+            CHECK(taken[1].empty());
+            envelope env;
+            REQUIRE_FALSE(decode(taken[0][0].data, env));
+            CHECK(env.kind == message_kind::user);
+            CHECK(env.target == "nobody");
+            CHECK(env.origin == c[0].instance_id());
+            CHECK(env.payload == "later");
+            stream_id id;
+            CHECK(parse_stream_id(taken[0][0].id, id)); // the inbox entry's own id
+            CHECK(integer(c.io, admin, {"XLEN", "inbox:nobody"}) == 0);
         } else {
             CHECK(outcomes[direct_outcome::published] == 30);
         }

@@ -39,9 +39,9 @@
 //   (stats().gaps). A channel that had delivered nothing yet when the
 //   connection dropped has nothing to resume from.
 // - offline inbox: a message on a user's channel (user_channel) that no
-//   subscriber anywhere received is also appended to `inbox:{user}`; take_inbox()
-//   reads and deletes it in one script, so two connections of the user
-//   never both get an entry.
+//   subscriber anywhere received is also appended to `inbox:{user}`
+//   (redis/inbox.hpp); take_inbox() reads and deletes it in one script, so
+//   two connections of the user never both get an entry.
 // - a publish that fails with error::connection_lost may or may not have
 //   been stored; it is not retried (no duplicates).
 //
@@ -53,6 +53,7 @@
 #include <backplane/error.hpp>
 #include <backplane/redis/config.hpp>
 #include <backplane/redis/connection.hpp>
+#include <backplane/redis/inbox.hpp>
 #include <backplane/redis/options.hpp>
 #include <backplane/redis/reply.hpp>
 #include <backplane/redis/subscriber.hpp>
@@ -180,23 +181,6 @@ end
 return {id, 0}
 )lua";
 
-// KEYS[1] the inbox; ARGV[1] the most entries. Reads and deletes at once, so
-// that two connections of one user never both get an entry.
-inline constexpr std::string_view take_script = R"lua(
-local e = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[1])
-for _, x in ipairs(e) do redis.call('XDEL', KEYS[1], x[1]) end
-return e
-)lua";
-
-// The value of `field` in an entry's field list, or nullptr.
-inline const std::string* field_of(const redis::reply& fields, std::string_view field)
-{
-    for (std::size_t i = 0; i + 1 < fields.elements.size(); i += 2)
-        if (fields.elements[i].text == field)
-            return &fields.elements[i + 1].text;
-    return nullptr;
-}
-
 // The entries of an XRANGE reply.
 inline std::vector<backplane::detail::history_entry> entries_of(const redis::reply& r)
 {
@@ -205,7 +189,7 @@ inline std::vector<backplane::detail::history_entry> entries_of(const redis::rep
     for (const auto& e : r.elements) {
         if (e.elements.size() != 2)
             continue;
-        const auto* data = field_of(e.elements[1], "d");
+        const auto* data = redis::inbox::field_of(e.elements[1], "d");
         out.push_back({e.elements[0].text, data ? *data : std::string()});
     }
     return out;
@@ -273,7 +257,7 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
     void load_script(int which)
     {
         std::weak_ptr<streams_state> w = shared_from_this();
-        publisher.execute({"SCRIPT", "LOAD", which == 0 ? publish_script : take_script},
+        publisher.execute({"SCRIPT", "LOAD", which == 0 ? publish_script : redis::inbox::take_script},
                           [w, which](std::error_code ec, const redis::reply& r) {
                               auto s = w.lock();
                               if (s && !ec && r.type == redis::reply::kind::string)
@@ -290,7 +274,7 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
         std::vector<std::string_view> cmd;
         cmd.reserve(args.size() + 2);
         cmd.push_back(by_sha ? std::string_view("EVALSHA") : std::string_view("EVAL"));
-        cmd.push_back(by_sha ? std::string_view(sha[which]) : (which == 0 ? publish_script : take_script));
+        cmd.push_back(by_sha ? std::string_view(sha[which]) : (which == 0 ? publish_script : redis::inbox::take_script));
         for (const auto& a : args)
             cmd.push_back(a);
         if (!by_sha)
@@ -634,16 +618,8 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
                               auto alive = w.lock();
                               if (!alive)
                                   return;
-                              std::vector<backplane::detail::history_entry> out;
-                              if (!ec)
-                                  for (const auto& e : r.elements) {
-                                      if (e.elements.size() != 2)
-                                          continue;
-                                      const auto* id = field_of(e.elements[1], "i");
-                                      const auto* data = field_of(e.elements[1], "d");
-                                      if (id && data)
-                                          out.push_back({*id, *data});
-                                  }
+                              auto out = ec ? std::vector<backplane::detail::history_entry>{}
+                                            : redis::inbox::entries(r);
                               alive->stats.inbox_taken += out.size();
                               done(ec, std::move(out));
                           });
