@@ -12,7 +12,7 @@
 //
 // One port serves the WebSocket endpoint (GET /ws?user=ID), the chat page
 // (GET /), GET /healthz and GET /metrics; the client protocol is described in
-// demo/PROTOCOL.md. With --port 0 the port is chosen by the system; the first
+// the README. With --port 0 the port is chosen by the system; the first
 // line on stdout always says which ("listening on PORT"). SIGINT or SIGTERM
 // drains: every client is closed with 1001 and the process exits 0.
 #include <backplane/transport/websocketpp.hpp>
@@ -324,8 +324,7 @@ private:
         json::object_writer(out).add("type", "welcome").add("user", hub_.user_of(id)).add("instance",
                                                                                           hub_.instance_id());
         ws_.send_text(c, out);
-        if constexpr (keeps_history)
-            deliver_inbox(c, id, user, last_dm_id.has_value());
+        deliver_inbox(c, id, user, last_dm_id.has_value());
     }
 
 #ifdef BACKPLANE_HAS_REDIS_PUBSUB
@@ -358,34 +357,45 @@ private:
 
     // The direct messages that waited while the user had no connection: taken
     // (once, whichever connection comes first) and sent as "dm" messages with
-    // "offline":true. A client that resumes its user channel (last_dm_id) has
-    // them in its replay already: they are taken and not sent again.
-    void deliver_inbox(const ws_transport::connection_handle& c, connection_id id, const std::string& user,
-                       bool resumed)
+    // "offline":true. Option B's inbox is written by presence, the per-user
+    // channel's by the streams broker; a client that resumes its user
+    // channel (last_dm_id) has the latter in its replay already: they are
+    // taken and not sent again.
+    void deliver_inbox(const ws_transport::connection_handle& c, connection_id id,
+                       [[maybe_unused]] const std::string& user, [[maybe_unused]] bool resumed)
     {
-        if constexpr (keeps_history)
-            hub_.broker().take_inbox(user, [this, c, id, resumed](std::error_code ec,
-                                                                   std::vector<detail::history_entry> entries) {
-                if (ec || resumed || !hub_.contains(id))
-                    return;
-                for (const auto& e : entries) {
-                    envelope env;
-                    if (decode(e.data, env))
-                        continue;
-                    const auto nul = env.payload.find('\0');
-                    const auto from = nul == std::string_view::npos ? std::string_view{} : env.payload.substr(0, nul);
-                    const auto text = nul == std::string_view::npos ? env.payload : env.payload.substr(nul + 1);
-                    std::string out;
-                    {
-                        json::object_writer w(out);
-                        w.add("type", "message").add("scope", "dm").add("from", from).add("id", e.id);
-                        w.add("text", text).add("instance", hub_.instance_id());
-                    }
-                    out.back() = ','; /* written by hand: the writer has no booleans */
-                    out.append(R"("offline":true})");
-                    ws_.send_text(c, out);
+        [[maybe_unused]] auto send = [this, c, id](std::error_code ec, std::vector<detail::history_entry> entries) {
+            if (ec || !hub_.contains(id))
+                return;
+            for (const auto& e : entries) {
+                envelope env;
+                if (decode(e.data, env))
+                    continue;
+                const auto nul = env.payload.find('\0');
+                const auto from = nul == std::string_view::npos ? std::string_view{} : env.payload.substr(0, nul);
+                const auto text = nul == std::string_view::npos ? env.payload : env.payload.substr(nul + 1);
+                std::string out;
+                {
+                    json::object_writer w(out);
+                    w.add("type", "message").add("scope", "dm").add("from", from).add("id", e.id);
+                    w.add("text", text).add("instance", hub_.instance_id());
                 }
-            });
+                out.back() = ','; /* written by hand: the writer has no booleans */
+                out.append(R"("offline":true})");
+                ws_.send_text(c, out);
+            }
+        };
+#ifdef BACKPLANE_HAS_REDIS_PUBSUB
+        if (presence_ && hub_.options().direct == direct_routing::instance_channel)
+            return presence_->take_inbox(user, std::move(send));
+#endif
+        if constexpr (keeps_history) {
+            if (hub_.options().direct != direct_routing::per_user_channel)
+                return;
+            if (resumed)
+                return hub_.broker().take_inbox(user, [](std::error_code, std::vector<detail::history_entry>) {});
+            hub_.broker().take_inbox(user, std::move(send));
+        }
     }
 
     void reply_error(const ws_transport::connection_handle& c, std::string_view code, std::string_view text)

@@ -82,11 +82,15 @@ private:
     std::uint16_t port_ = 0;
 };
 
-/// Redis and two instances, "a" and "b".
+/// Redis and two instances, "a" and "b", started with `flags`.
 struct cluster {
+    explicit cluster(const std::vector<std::string>& flags = {}) : a("a", redis.url(), flags), b("b", redis.url(), flags)
+    {
+    }
+
     redis_server redis;
-    instance a{"a", redis.url()};
-    instance b{"b", redis.url()};
+    instance a;
+    instance b;
 };
 
 demo::json::flat_object parse(const std::optional<std::string>& text)
@@ -381,4 +385,148 @@ TEST_CASE("out of file descriptors an instance refuses, waits, and serves again"
     auto got = again->read_text();
     REQUIRE(got);
     CHECK(got->find("still here") != std::string::npos);
+}
+
+TEST_CASE("redis-streams: a client back with last_id gets what it missed once, is told so, then the live flow")
+{
+    cluster c({"--broker", "redis-streams"});
+    auto& a = c.a;
+    auto& b = c.b;
+    auto bob = b.connect("bob");
+    std::vector<std::string> ids;
+    {
+        auto alice = a.connect("alice");
+        for (int i = 1; i <= 3; ++i) {
+            bob->send_text(R"({"op":"send","text":"m)" + std::to_string(i) + R"("})");
+            auto m = parse(alice->read_text());
+            CHECK(field(m, "text") == "m" + std::to_string(i));
+            ids.push_back(field(m, "id"));
+        }
+    }
+    for (int i = 4; i <= 5; ++i)
+        bob->send_text(R"({"op":"send","text":"m)" + std::to_string(i) + R"("})");
+    for (int i = 1; i <= 5; ++i) // bob's own copies: the messages are in the streams
+        CHECK(field(parse(bob->read_text()), "text") == "m" + std::to_string(i));
+
+    auto alice = a.connect("alice&last_id=" + ids[0]);
+    for (int i = 2; i <= 5; ++i) {
+        auto m = parse(alice->read_text());
+        CHECK(field(m, "scope") == "global");
+        CHECK(field(m, "text") == "m" + std::to_string(i));
+        if (i <= 3)
+            CHECK(field(m, "id") == ids[i - 1]); // the same id as the first time
+    }
+    auto r = parse(alice->read_text());
+    CHECK(field(r, "type") == "recovery");
+    CHECK(field(r, "scope") == "global");
+    CHECK(field(r, "recovered") == "true");
+    CHECK(field(r, "replayed") == "4");
+    bob->send_text(R"({"op":"send","text":"m6"})");
+    CHECK(field(parse(alice->read_text()), "text") == "m6");
+    CHECK(field(parse(bob->read_text()), "text") == "m6");
+    CHECK_FALSE(alice->read_text(300ms)); // nothing twice
+
+    // A room, from the id of its first message.
+    bob->send_text(R"({"op":"join","room":"lobby"})");
+    CHECK(field(parse(bob->read_text()), "type") == "joined");
+    settle();
+    bob->send_text(R"({"op":"send","room":"lobby","text":"r1"})");
+    const auto r1 = parse(bob->read_text());
+    bob->send_text(R"({"op":"send","room":"lobby","text":"r2"})");
+    CHECK(field(parse(bob->read_text()), "text") == "r2");
+    alice->send_text(R"({"op":"join","room":"lobby","last_id":")" + field(r1, "id") + R"("})");
+    CHECK(field(parse(alice->read_text()), "type") == "joined");
+    auto m = parse(alice->read_text());
+    CHECK(field(m, "room") == "lobby");
+    CHECK(field(m, "text") == "r2");
+    r = parse(alice->read_text());
+    CHECK(field(r, "type") == "recovery");
+    CHECK(field(r, "scope") == "room");
+    CHECK(field(r, "room") == "lobby");
+    CHECK(field(r, "recovered") == "true");
+    CHECK(field(r, "replayed") == "1");
+
+    // A malformed last_id: an error in a join, a close in the URL.
+    alice->send_text(R"({"op":"join","room":"other","last_id":"yesterday"})");
+    CHECK(field(parse(alice->read_text()), "code") == "invalid_last_id");
+    ws_client bad(a.port(), "/ws?user=carol&last_id=yesterday");
+    auto f = bad.read();
+    while (f && f->opcode != 8)
+        f = bad.read();
+    REQUIRE(f);
+    CHECK(f->close_code() == 1008);
+}
+
+TEST_CASE("offline direct messages wait in the inbox and reach the user's next connection once")
+{
+    // The streams broker's inbox (per-user channel) and presence's (Option B).
+    for (const auto& flags : {std::vector<std::string>{"--broker", "redis-streams"},
+                              std::vector<std::string>{"--broker", "redis-pubsub", "--direct", "instance"}}) {
+        INFO(flags[1] << (flags.size() > 2 ? " --direct instance" : ""));
+        cluster c(flags);
+        auto& a = c.a;
+        auto& b = c.b;
+        auto alice = a.connect("alice");
+        settle();
+        for (int i = 1; i <= 3; ++i)
+            alice->send_text(R"({"op":"dm","to":"zoe","text":"later )" + std::to_string(i) + R"("})");
+        settle();
+
+        auto zoe = b.connect("zoe");
+        for (int i = 1; i <= 3; ++i) {
+            auto m = parse(zoe->read_text());
+            CHECK(field(m, "scope") == "dm");
+            CHECK(field(m, "from") == "alice");
+            CHECK(field(m, "text") == "later " + std::to_string(i));
+            CHECK(field(m, "offline") == "true");
+            CHECK(field(m, "instance") == "b");
+        }
+        auto zoe2 = a.connect("zoe");
+        CHECK_FALSE(zoe2->read_text(300ms)); // taken once
+        zoe.reset();
+        zoe2.reset();
+        auto zoe3 = b.connect("zoe");
+        CHECK_FALSE(zoe3->read_text(300ms));
+    }
+}
+
+TEST_CASE("presence: where and online answer from the map, and Option B routes a DM to the host")
+{
+    cluster c({"--direct", "instance"});
+    auto& a = c.a;
+    auto& b = c.b;
+    auto alice = a.connect("alice");
+    auto bob = b.connect("bob");
+    settle();
+
+    alice->send_text(R"({"op":"where","user":"bob"})");
+    auto p = parse(alice->read_text());
+    CHECK(field(p, "type") == "presence");
+    CHECK(field(p, "user") == "bob");
+    CHECK(field(p, "online") == "true");
+    CHECK(field(p, "instance") == "b");
+    alice->send_text(R"({"op":"where","user":"nobody"})");
+    p = parse(alice->read_text());
+    CHECK(field(p, "online") == "false");
+
+    alice->send_text(R"({"op":"online"})");
+    auto list = alice->read_text();
+    REQUIRE(list);
+    CHECK(list->find(R"({"user":"alice","instance":"a"})") != std::string::npos);
+    CHECK(list->find(R"({"user":"bob","instance":"b"})") != std::string::npos);
+
+    alice->send_text(R"({"op":"dm","to":"bob","text":"via b"})");
+    auto m = parse(bob->read_text());
+    CHECK(field(m, "text") == "via b");
+    CHECK(field(m, "from") == "alice");
+    CHECK(a.metric("backplane_broker_received_total") == 0); // only the host heard it
+
+    bob.reset();
+    const auto deadline = std::chrono::steady_clock::now() + 3s;
+    std::string online = "true";
+    while (online == "true" && std::chrono::steady_clock::now() < deadline) {
+        alice->send_text(R"({"op":"where","user":"bob"})");
+        online = field(parse(alice->read_text()), "online");
+    }
+    CHECK(online == "false"); // gone at once on disconnect, not after the ttl
 }
