@@ -480,8 +480,10 @@ public:
 
     /// Deletes the entries of every local user (as user_offline does), stops
     /// the heartbeat and the sweep, and calls `done` once the server has
-    /// answered (or the deletes failed); then stops. For a clean shutdown.
-    void shutdown(std::function<void()> done)
+    /// answered, the deletes failed, or `timeout` passed (a server that is
+    /// down must not hold a shutdown: the entries then expire); then stops.
+    /// For a clean shutdown.
+    void shutdown(std::function<void()> done, std::chrono::milliseconds timeout = std::chrono::seconds(2))
     {
         if (stopped_) {
             if (done)
@@ -495,14 +497,22 @@ public:
         for (const auto& user : users)
             run(detail::presence_scripts::offline, script_offline,
                 {options_.host_key, alive_.name(user), user, instance_}, 2, count_errors());
-        // Replies come in order: a PING after the deletes is answered last.
-        commands_.execute({"PING"}, [this, life = std::weak_ptr<char>(life_), done = std::move(done)](
-                                        std::error_code, const redis::reply&) {
+        // Whichever comes first, the answer or the deadline, finishes; the
+        // heartbeat's timer, idle from now on, holds the deadline.
+        auto finish = [this, life = std::weak_ptr<char>(life_),
+                       once = std::make_shared<std::function<void()>>(std::move(done))] {
             if (!life.expired())
                 stop();
-            if (done)
-                done();
+            if (auto d = std::exchange(*once, {}))
+                d();
+        };
+        heartbeat_timer_.expires_after(timeout);
+        heartbeat_timer_.async_wait([finish](std::error_code ec) {
+            if (ec != asio::error::operation_aborted)
+                finish();
         });
+        // Replies come in order: a PING after the deletes is answered last.
+        commands_.execute({"PING"}, [finish](std::error_code, const redis::reply&) { finish(); });
     }
 
     /// Stops the timers and closes the connections at once; entries are

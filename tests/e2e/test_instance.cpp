@@ -306,6 +306,23 @@ TEST_CASE("SIGTERM closes every client with 1001 and the instance exits 0")
     CHECK(field(parse(on_b->read_text()), "text") == "still here");
 }
 
+TEST_CASE("SIGTERM with Redis gone still drains and exits 0, within the presence's deadline")
+{
+    cluster c;
+    auto client = c.a.connect("alice");
+    c.redis.kill();
+    const auto start = std::chrono::steady_clock::now();
+    REQUIRE(c.a.proc().signal(SIGTERM));
+    auto f = client->read(3000ms);
+    REQUIRE(f);
+    CHECK(f->close_code() == 1001);
+    REQUIRE(c.a.proc().wait_for(5000ms));
+    CHECK(std::chrono::steady_clock::now() - start < 4000ms);
+    const int status = c.a.proc().wait();
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+}
+
 TEST_CASE("the connection limit refuses handshakes past it with 503")
 {
     redis_server redis;

@@ -255,6 +255,22 @@ TEST_CASE("presence: a clean shutdown of an instance deletes its entries at once
     CHECK(integer(io, admin, {"EXISTS", "user:alive:u0"}) == 0);
 }
 
+TEST_CASE("presence: a shutdown while Redis is down ends at its deadline")
+{
+    redis_server server;
+    asio::io_context io;
+    presence p(io.get_executor(), server.url(), "i1", fast());
+    p.user_online("u1");
+    REQUIRE(where(io, p, "u1") == "i1");
+    server.kill();
+    bool done = false;
+    const auto start = clock_type::now();
+    p.shutdown([&] { done = true; }, 300ms);
+    REQUIRE(run_until(io, [&] { return done; }, 3000ms));
+    CHECK(clock_type::now() - start < 1000ms);
+    run_for(io, 100ms); // and nothing is called twice
+}
+
 TEST_CASE("presence: where, is_online and the online users in bounded pages, and ghosts are never reported")
 {
     // A hash past hash-max-listpack-entries, as a big one is: HSCAN then
