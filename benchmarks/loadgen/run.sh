@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs the load scenarios on loopback: a private redis-server, two
-# backplane-instance processes (redis-pubsub) and backplane-loadgen, and
-# prints the figures.
+# backplane-instance processes and backplane-loadgen, and prints the figures.
 #
 #   bash benchmarks/loadgen/run.sh [BUILD_DIR]      (default: build; built if needed)
 #
-# Scenarios: 1,000 clients over two instances, 64-byte global messages, at
-# 10 messages/s (10,000 deliveries/s: latency) and at 1,000 messages/s
-# (1,000,000 deliveries/s: throughput); then 15,000 idle connections on one
-# instance (RSS growth per connection). RATE, DURATION and IDLE override.
+# Scenarios, for each broker in BROKERS (default "redis-pubsub"; for instance
+# BROKERS="redis-pubsub redis-streams" compares them in one run): 1,000
+# clients over two instances, 64-byte global messages, at 10 messages/s
+# (10,000 deliveries/s: latency) and at 1,000 messages/s (1,000,000
+# deliveries/s: throughput). Then 15,000 idle connections on one instance
+# (RSS growth per connection). RATE, DURATION and IDLE override.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}
@@ -22,19 +23,33 @@ loadgen_bin=$build/benchmarks/loadgen/backplane-loadgen
 source demo/cluster.sh
 cluster_init "$build"
 start_redis
-start_instance a
-start_instance b
-targets=(--target "127.0.0.1:$port_a" --target "127.0.0.1:$port_b")
-echo "redis-server :$redis_port, instances a :$port_a, b :$port_b; $(nproc) cores"
+echo "redis-server :$redis_port; $(nproc) cores"
 
-echo
-echo "== latency: 1,000 clients, 10 messages/s of 64 bytes (10,000 deliveries/s), ${duration} s"
-"$loadgen_bin" "${targets[@]}" --clients 1000 --senders 1 --rate 10 --size 64 --duration "$duration" || true
+read -ra brokers <<<"${BROKERS:-redis-pubsub}"
+for broker in "${brokers[@]}"; do
+  start_instance a --broker "$broker"
+  start_instance b --broker "$broker"
+  targets=(--target "127.0.0.1:$port_a" --target "127.0.0.1:$port_b")
+  echo
+  echo "=== $broker: instances a :$port_a, b :$port_b"
 
-echo
-echo "== throughput: 1,000 clients, ${RATE:-1000} messages/s of 64 bytes, ${duration} s"
-"$loadgen_bin" "${targets[@]}" --clients 1000 --senders 1 --rate "${RATE:-1000}" --size 64 \
-  --duration "$duration" --batch "${BATCH:-1}" || true
+  echo
+  echo "== latency: 1,000 clients, 10 messages/s of 64 bytes (10,000 deliveries/s), ${duration} s"
+  "$loadgen_bin" "${targets[@]}" --clients 1000 --senders 1 --rate 10 --size 64 --duration "$duration" || true
+
+  echo
+  echo "== throughput: 1,000 clients, ${RATE:-1000} messages/s of 64 bytes, ${duration} s"
+  "$loadgen_bin" "${targets[@]}" --clients 1000 --senders 1 --rate "${RATE:-1000}" --size 64 \
+    --duration "$duration" --batch "${BATCH:-1}" || true
+
+  # The next broker starts on an empty server, and the memory scenario on
+  # the last broker's instance a.
+  if [ "$broker" != "${brokers[-1]}" ]; then
+    kill -TERM "$pid_a" "$pid_b"
+    wait "$pid_a" "$pid_b" 2>/dev/null || true
+    redis-cli -p "$redis_port" flushall >/dev/null
+  fi
+done
 
 echo
 echo "== memory: $idle idle connections on instance a"
