@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -58,35 +59,50 @@ inline std::pair<std::error_code, redis::reply> call(asio::io_context& io, redis
     return out;
 }
 
-using redis_hub = basic_hub<transport::memory, broker::redis_pubsub>;
+// Whether a broker resumes streams after a reconnect (redis_streams): the
+// cluster's barrier then also waits until no resume is under way.
+template <class Broker, class = void>
+struct resumes : std::false_type {};
+template <class Broker>
+struct resumes<Broker, std::void_t<decltype(std::declval<const Broker&>().resumed())>> : std::true_type {};
 
-/// N hubs, named "i1".."iN", each with its own redis_pubsub broker on one
-/// server, on one io_context. Connection names in CLIENT LIST: "i1:pub",
+/// N hubs, named "i1".."iN", each with its own Redis broker on one server,
+/// on one io_context. Connection names in CLIENT LIST: "i1:pub",
 /// "i1:sub"...
-struct redis_cluster {
-    using hub_type = redis_hub;
+template <class Broker, class BrokerOptions>
+struct basic_redis_cluster {
+    using hub_type = basic_hub<transport::memory, Broker>;
 
-    redis_cluster(const redis_server& server, int n, hub_options base = {},
-                  broker::redis_pubsub_options broker_options = {})
+    basic_redis_cluster(const redis_server& server, int n, hub_options base = {}, BrokerOptions broker_options = {})
     {
         for (int i = 0; i < n; ++i) {
             auto options = base;
             options.instance_id = "i" + std::to_string(i + 1);
             auto bo = broker_options;
             bo.client_name = options.instance_id;
-            hubs.push_back(std::make_unique<redis_hub>(
-                transport::memory{}, broker::redis_pubsub(io.get_executor(), server.url(), bo), options));
+            hubs.push_back(std::make_unique<hub_type>(transport::memory{}, Broker(io.get_executor(), server.url(), bo),
+                                                      options));
         }
         REQUIRE(run_until(io, [&] { return connected(); }));
     }
 
-    redis_hub& operator[](int i) { return *hubs[i]; }
+    hub_type& operator[](int i) { return *hubs[i]; }
 
     bool connected() const
     {
         for (const auto& h : hubs)
-            if (!const_cast<redis_hub&>(*h).broker().connected())
+            if (!const_cast<hub_type&>(*h).broker().connected())
                 return false;
+        return true;
+    }
+
+    /// No broker is resuming its streams (always true without streams).
+    bool resumed() const
+    {
+        if constexpr (resumes<Broker>::value)
+            for (const auto& h : hubs)
+                if (!const_cast<hub_type&>(*h).broker().resumed())
+                    return false;
         return true;
     }
 
@@ -102,10 +118,11 @@ struct redis_cluster {
     /// A barrier: every publish so far answered by the server (so every
     /// message is in the subscribers' output), then a PING on every
     /// subscriber connection answered (so every message has been handed
-    /// over, and every subscription change before it is in effect).
+    /// over, and every subscription change before it is in effect), and no
+    /// resume under way.
     void run()
     {
-        REQUIRE(run_until(io, [&] { return connected(); }));
+        REQUIRE(run_until(io, [&] { return connected() && resumed(); }, 10000ms));
         std::size_t left = hubs.size();
         for (auto& h : hubs)
             h->broker().publisher().execute({"PING"}, [&](std::error_code ec, const redis::reply&) {
@@ -120,13 +137,16 @@ struct redis_cluster {
                 --left;
             });
         REQUIRE(run_until(io, [&] { return left == 0; }));
+        REQUIRE(run_until(io, [&] { return resumed(); }));
     }
 
     void settle() { run(); }
 
     asio::io_context io;
-    std::vector<std::unique_ptr<redis_hub>> hubs;
+    std::vector<std::unique_ptr<hub_type>> hubs;
 };
+
+using redis_cluster = basic_redis_cluster<broker::redis_pubsub, broker::redis_pubsub_options>;
 
 } // namespace backplane::test
 

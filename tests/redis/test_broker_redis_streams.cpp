@@ -21,8 +21,6 @@ using strings = std::vector<std::string>;
 
 namespace {
 
-using streams_hub = basic_hub<transport::memory, broker::redis_streams>;
-
 // Frames are "id|payload", so that a client knows what it last received.
 hub_options with_ids()
 {
@@ -54,42 +52,13 @@ strings numbered(int from, int to)
 }
 
 // N hubs ("i1".."iN"), each with its own redis_streams broker on one server:
-// the Cluster of scenarios.hpp.
-struct streams_cluster {
-    using hub_type = streams_hub;
-
+// the Cluster of scenarios.hpp, settled once started.
+struct streams_cluster : basic_redis_cluster<broker::redis_streams, broker::redis_streams_options> {
     streams_cluster(const redis_server& server, int n, hub_options base = {},
                     broker::redis_streams_options broker_options = {})
+        : basic_redis_cluster(server, n, std::move(base), std::move(broker_options))
     {
-        for (int i = 0; i < n; ++i) {
-            auto options = base;
-            options.instance_id = "i" + std::to_string(i + 1);
-            auto bo = broker_options;
-            bo.client_name = options.instance_id;
-            hubs.push_back(std::make_unique<streams_hub>(
-                transport::memory{}, broker::redis_streams(io.get_executor(), server.url(), bo), options));
-        }
-        REQUIRE(run_until(io, [&] { return connected(); }));
         settle();
-    }
-
-    streams_hub& operator[](int i) { return *hubs[i]; }
-
-    bool connected() const
-    {
-        for (const auto& h : hubs)
-            if (!const_cast<streams_hub&>(*h).broker().connected())
-                return false;
-        return true;
-    }
-
-    std::pair<transport::memory::connection_handle, connection_id> connect(int i, std::string_view user)
-    {
-        auto c = transport::memory::make_connection();
-        std::error_code ec;
-        const auto id = hubs[i]->open(c, user, ec);
-        REQUIRE_FALSE(ec);
-        return {c, id};
     }
 
     /// Opens a connection that resumes after `last_id` on the global channel.
@@ -105,41 +74,6 @@ struct streams_cluster {
         REQUIRE_FALSE(ec);
         return {c, id};
     }
-
-    // As redis_cluster::run: every publish answered, then a PING answered on
-    // every subscriber connection, and no resume under way.
-    void run()
-    {
-        REQUIRE(run_until(io, [&] { return connected() && resumed(); }, 10000ms));
-        std::size_t left = hubs.size();
-        for (auto& h : hubs)
-            h->broker().publisher().execute({"PING"}, [&](std::error_code ec, const redis::reply&) {
-                CHECK_FALSE(ec);
-                --left;
-            });
-        REQUIRE(run_until(io, [&] { return left == 0; }));
-        left = hubs.size();
-        for (auto& h : hubs)
-            h->broker().subscriber().ping([&](std::error_code ec) {
-                CHECK_FALSE(ec);
-                --left;
-            });
-        REQUIRE(run_until(io, [&] { return left == 0; }));
-        REQUIRE(run_until(io, [&] { return resumed(); }));
-    }
-
-    bool resumed() const
-    {
-        for (const auto& h : hubs)
-            if (!const_cast<streams_hub&>(*h).broker().resumed())
-                return false;
-        return true;
-    }
-
-    void settle() { run(); }
-
-    asio::io_context io;
-    std::vector<std::unique_ptr<streams_hub>> hubs;
 };
 
 // Kills every connection whose name starts with `prefix` ("i2:").
