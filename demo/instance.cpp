@@ -655,7 +655,7 @@ private:
         metric("backplane_backpressure_total", "counter", "Deliveries accepted above the backpressure mark.",
                h.backpressure);
 #ifdef BACKPLANE_HAS_REDIS_PUBSUB
-        if constexpr (std::is_same_v<Broker, broker::redis_pubsub>) {
+        if constexpr (!std::is_same_v<Broker, broker::memory>) {
             const auto b = hub_.broker().stats();
             metric("backplane_redis_connected", "gauge", "Whether both Redis connections are ready.",
                    hub_.broker().connected() ? 1 : 0);
@@ -667,13 +667,6 @@ private:
         }
         if constexpr (keeps_history) {
             const auto b = hub_.broker().stats();
-            metric("backplane_redis_connected", "gauge", "Whether both Redis connections are ready.",
-                   hub_.broker().connected() ? 1 : 0);
-            metric("backplane_redis_publish_errors_total", "counter", "Publishes that failed.", b.publish_errors);
-            metric("backplane_redis_reconnects_total", "counter", "Reconnects of the Redis connections.",
-                   b.reconnects);
-            metric("backplane_redis_resubscribed_total", "counter", "Channels subscribed again after reconnects.",
-                   b.resubscribed);
             metric("backplane_streams_resumes_total", "counter",
                    "Streams read again after the subscriber reconnected.", b.resumes);
             metric("backplane_streams_resumed_total", "counter", "Entries delivered by those reads.", b.resumed);
