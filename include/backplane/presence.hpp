@@ -348,7 +348,7 @@ public:
             return;
         users_.emplace(user);
         run(detail::presence_scripts::online, script_online,
-            {options_.host_key, alive_.name(user), std::string(user), instance_, ttl_ms()}, 2, count_errors());
+            {options_.host_key, alive_.name(user), std::string(user), instance_, ttl_ms()}, 2, tally());
     }
 
     /// The user's last local connection closed: the entry is deleted now if
@@ -362,7 +362,7 @@ public:
             return;
         users_.erase(it);
         run(detail::presence_scripts::offline, script_offline,
-            {options_.host_key, alive_.name(user), std::string(user), instance_}, 2, count_errors());
+            {options_.host_key, alive_.name(user), std::string(user), instance_}, 2, tally());
     }
 
     /// Calls `done(ec, instance)` with the instance hosting `user`, or an
@@ -496,7 +496,7 @@ public:
         users_.clear();
         for (const auto& user : users)
             run(detail::presence_scripts::offline, script_offline,
-                {options_.host_key, alive_.name(user), user, instance_}, 2, count_errors());
+                {options_.host_key, alive_.name(user), user, instance_}, 2, tally());
         // Whichever comes first, the answer or the deadline, finishes; the
         // heartbeat's timer, idle from now on, holds the deadline.
         auto finish = [this, life = std::weak_ptr<char>(life_),
@@ -560,11 +560,17 @@ private:
 
     std::string ttl_ms() const { return std::to_string(options_.ttl.count()); }
 
-    redis::reply_handler count_errors()
+    // A script's handler: a failure is counted in errors; with `counter`,
+    // the number the script returns is added to it.
+    redis::reply_handler tally(std::uint64_t presence_stats::*counter = nullptr)
     {
-        return [this, life = std::weak_ptr<char>(life_)](std::error_code ec, const redis::reply&) {
-            if (ec && !life.expired())
+        return [this, life = std::weak_ptr<char>(life_), counter](std::error_code ec, const redis::reply& r) {
+            if (life.expired())
+                return;
+            if (ec)
                 ++stats_.errors;
+            else if (counter)
+                stats_.*counter += static_cast<std::uint64_t>(std::max<std::int64_t>(r.integer, 0));
         };
     }
 
@@ -651,14 +657,7 @@ private:
         args.push_back(ttl_ms());
         args.insert(args.end(), names.begin(), names.end());
         run(detail::presence_scripts::refresh, script_refresh, std::move(args), names.size() + 1,
-            [this, life = std::weak_ptr<char>(life_)](std::error_code ec, const redis::reply& r) {
-                if (life.expired())
-                    return;
-                if (ec)
-                    ++stats_.errors;
-                else
-                    stats_.refreshed += static_cast<std::uint64_t>(std::max<std::int64_t>(r.integer, 0));
-            });
+            tally(&presence_stats::refreshed));
     }
 
     // An alive key expired: its entry goes, unless the user came back. A
@@ -671,14 +670,7 @@ private:
         ++stats_.expirations;
         run(detail::presence_scripts::expired, script_expired,
             {options_.host_key, std::string(key), std::string(user)}, 2,
-            [this, life = std::weak_ptr<char>(life_)](std::error_code ec, const redis::reply& r) {
-                if (life.expired())
-                    return;
-                if (ec)
-                    ++stats_.errors;
-                else
-                    stats_.cleaned_by_notification += r.integer > 0;
-            });
+            tally(&presence_stats::cleaned_by_notification));
         if (is_local(user))
             refresh({std::string(user)});
     }
