@@ -32,6 +32,7 @@
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -73,6 +74,7 @@ struct settings {
                  "                          [--broker memory|redis-pubsub|redis-streams] [--redis redis://HOST:PORT]\n"
                  "                          [--stream-length N]\n"
                  "                          [--max-connections N] [--max-outbound BYTES]\n"
+                 "                          [--ping-interval MS] [--idle-timeout MS]\n"
                  "                          [--presence on|off] [--direct user|shared|instance]\n",
                  why);
     std::exit(2);
@@ -96,6 +98,8 @@ settings parse_args(int argc, char** argv)
         else if (flag == "--stream-length") s.stream_length = std::strtoul(v, nullptr, 10);
         else if (flag == "--max-connections") s.transport.max_connections = std::strtoul(v, nullptr, 10);
         else if (flag == "--max-outbound") s.transport.max_outbound_bytes = std::strtoul(v, nullptr, 10);
+        else if (flag == "--ping-interval") s.transport.ping_interval = std::chrono::milliseconds(std::strtoul(v, nullptr, 10));
+        else if (flag == "--idle-timeout") s.transport.idle_timeout = std::chrono::milliseconds(std::strtoul(v, nullptr, 10));
         else if (flag == "--presence") s.presence = std::strcmp(v, "off") != 0;
         else if (flag == "--direct") s.direct = v;
         else usage("unknown flag");
@@ -642,6 +646,8 @@ private:
                "Connections closed because their outbound queue passed its limit.", t.slow_consumer_closes);
         metric("backplane_idle_closes_total", "counter", "Connections closed after the idle timeout.",
                t.idle_closes);
+        metric("backplane_write_handovers_total", "counter",
+               "Connections whose socket once filled up: websocketpp's queue writes them since.", t.handovers);
         metric("backplane_too_big_closes_total", "counter", "Connections closed with 1009 (message too big).",
                t.too_big_closes);
         metric("backplane_broker_published_total", "counter", "Messages handed to the broker.", h.published);

@@ -268,16 +268,23 @@ TEST_CASE("a client that stops reading is closed as a slow consumer and the othe
     CHECK(c.b.metric("backplane_slow_consumer_closes_total") == 1);
     CHECK(c.a.metric("backplane_slow_consumer_closes_total") == 0);
 
-    // The slow client, reading at last, finds the close after what was queued.
+    // The slow client, reading at last, finds whole frames in order (some
+    // written by the instance itself, the rest by websocketpp once the
+    // socket was full), then the close.
     int before_close = 0;
     std::optional<ws_frame> f;
-    while ((f = slow->read(3000ms)) && f->opcode == 1)
+    while ((f = slow->read(3000ms)) && f->opcode == 1) {
+        demo::json::flat_object m;
+        REQUIRE(demo::json::parse(f->payload, m).empty());
+        REQUIRE(field(m, "text") == std::to_string(before_close) + text);
         ++before_close;
+    }
     REQUIRE(f);
     CHECK(f->opcode == 8);
     CHECK(f->close_code() == 1008);
     CHECK(f->close_reason() == "slow consumer");
     CHECK(before_close < n);
+    CHECK(c.b.metric("backplane_write_handovers_total") >= 1); // the slow client's socket filled up
     CHECK(c.b.metric("websocket_connections_total") == 1);
 }
 
@@ -321,6 +328,34 @@ TEST_CASE("SIGTERM with Redis gone still drains and exits 0, within the presence
     const int status = c.a.proc().wait();
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("pings: a client's ping is answered in order, a client that answers stays, one that does not is closed")
+{
+    redis_server redis;
+    instance a("a", redis.url(), {"--ping-interval", "100", "--idle-timeout", "500"});
+    auto lively = a.connect("lively");
+    auto silent = a.connect("silent"); // reads nothing, so answers no ping
+
+    lively->send_frame(9, "are you there");
+    lively->send_text(R"({"op":"join","room":"r"})");
+    CHECK(field(parse(lively->read_text()), "type") == "joined"); // the pong came first
+    CHECK(lively->pongs() == std::vector<std::string>{"are you there"});
+
+    // Reading (which answers pings) for well past the idle timeout.
+    const auto until = std::chrono::steady_clock::now() + 1200ms;
+    while (std::chrono::steady_clock::now() < until)
+        CHECK_FALSE(lively->read(50ms));
+    CHECK_FALSE(lively->eof());
+    CHECK(a.metric("backplane_idle_closes_total") == 1);
+
+    auto f = silent->read(2000ms); // the pings it never answered, then the close
+    REQUIRE(f);
+    CHECK(f->opcode == 8);
+    CHECK(f->close_code() == 1001);
+    CHECK(f->close_reason() == "idle timeout");
+    lively->send_text(R"({"op":"send","text":"still here"})");
+    CHECK(field(parse(lively->read_text()), "text") == "still here");
 }
 
 TEST_CASE("the connection limit refuses handshakes past it with 503")

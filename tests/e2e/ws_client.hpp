@@ -21,6 +21,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace backplane::test {
 
@@ -168,8 +169,10 @@ public:
                     reply(10, f->payload);
                     continue;
                 }
-                if (f->opcode == 10)
+                if (f->opcode == 10) {
+                    pongs_.push_back(f->payload);
                     continue;
+                }
                 if (f->opcode == 8 && !close_sent_) {
                     close_sent_ = true;
                     reply(8, f->payload.substr(0, 2));
@@ -189,6 +192,9 @@ public:
             return std::nullopt;
         return f->payload;
     }
+
+    /// The payloads of the pongs read so far.
+    const std::vector<std::string>& pongs() const noexcept { return pongs_; }
 
     /// Whether the peer closed the TCP connection (read returned 0).
     bool eof() const noexcept { return eof_; }
@@ -270,6 +276,7 @@ private:
 
     int fd_ = -1;
     std::string in_;
+    std::vector<std::string> pongs_;
     std::string response_;
     bool eof_ = false;
     bool close_sent_ = false;

@@ -15,14 +15,26 @@
 //   websocketpp message marked prepared, holding the frame header and the
 //   payload. websocketpp queues a prepared message as it is (the pointer, not
 //   the bytes), so every recipient shares that one buffer.
-// - `send(handle, frame)` queues the frame and never writes inline: the write
-//   starts from the io_context, so what is queued meanwhile leaves in one
-//   gathered write. It neither copies nor calls back into the hub. It returns
-//   `backpressure` above `backpressure_bytes` queued and `dropped` once the
-//   connection is closed or closing; a connection with more than
-//   `max_outbound_bytes` queued is closed (1008, "slow consumer") by that send.
-//   On `dropped` the hub forgets the connection; this transport closes it.
+// - `send(handle, frame)` queues the frame and never writes inline: the
+//   frames queued for a connection during one turn of the io_context leave
+//   together at its end, in one gathered write. It neither copies nor calls
+//   back into the hub. It returns `backpressure` above `backpressure_bytes`
+//   queued and `dropped` once the connection is closed or closing; a
+//   connection with more than `max_outbound_bytes` queued is closed (1008,
+//   "slow consumer") by that send. On `dropped` the hub forgets the
+//   connection; this transport closes it.
+// How frames are written: websocketpp's write path costs several
+// allocations and posted handlers per write, more than the kernel's own
+// work for a small frame. So while a connection keeps up, this transport
+// writes its frames itself, with one non-blocking sendmsg at the end of the
+// turn (and sends pings and pongs the same way). The first time the socket
+// does not take everything, the rest goes to websocketpp's queue, and so
+// does everything after it for that connection: websocketpp may then have
+// a write in flight, which a direct write must never overtake.
 // What this transport promises the application:
+// - the handshake's headers (`get_request_header` and the like) are there
+//   in the validate and open hooks, and empty after the open hook returns:
+//   read what you need from them there;
 // - every handler runs on the io_context, one at a time (single-threaded
 //   configuration: no locks, no strands);
 // - `on_close` runs once for every connection `on_open` saw, whoever closed
@@ -47,8 +59,11 @@
 #include <asio/steady_timer.hpp>
 
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -113,6 +128,7 @@ struct websocketpp_stats {
     std::uint64_t slow_consumer_closes = 0; ///< closed past max_outbound_bytes
     std::uint64_t idle_closes = 0;          ///< closed past idle_timeout
     std::uint64_t too_big_closes = 0;       ///< closed with 1009
+    std::uint64_t handovers = 0;            ///< connections written by websocketpp since their socket filled up
     std::uint64_t http_requests = 0;        ///< plain HTTP requests served
 };
 
@@ -123,7 +139,10 @@ namespace detail {
 struct websocketpp_connection_data {
     std::uint64_t tag = 0;                          // the application's id for it
     std::size_t open_index = static_cast<std::size_t>(-1); // position in the open list
-    std::chrono::steady_clock::time_point heard{};  // last message or pong
+    std::chrono::steady_clock::time_point heard{};  // last message, ping or pong
+    std::vector<::websocketpp::config::asio::message_type::ptr> pending; // to write at the end of the turn
+    std::size_t pending_bytes = 0;                  // their bytes
+    bool direct = true;                             // written by us, not yet by websocketpp
     bool closing = false;                           // close started by us
 };
 
@@ -222,31 +241,22 @@ public:
 
     /// Builds a text frame once: the header is written here, so that no
     /// connection prepares (copies) it again.
-    frame make_frame(std::string_view payload) const
-    {
-        namespace wf = ::websocketpp::frame;
-        using message_type = detail::websocketpp_config::message_type;
-        auto f = std::make_shared<message_type>(message_type::con_msg_man_ptr{}, wf::opcode::text, 0);
-        /* Servers do not mask, so one header fits every connection. */
-        f->set_header(wf::prepare_header(wf::basic_header(wf::opcode::text, payload.size(), true, false),
-                                         wf::extended_header(payload.size())));
-        f->set_payload(payload.data(), payload.size());
-        f->set_prepared(true);
-        return f;
-    }
+    frame make_frame(std::string_view payload) const { return prepared(::websocketpp::frame::opcode::text, payload); }
 
     /// Queues `f` for `c`; see the contract at the top of this file.
     send_status send(const connection_handle& c, const frame& f) const
     {
         if (c->closing || c->get_state() != ::websocketpp::session::state::open)
             return send_status::dropped;
-        const std::size_t queued = c->get_buffered_amount();
+        const std::size_t queued = c->pending_bytes + c->get_buffered_amount();
         if (queued > state_->options.max_outbound_bytes) {
             ++state_->stats.slow_consumer_closes;
             state_->close(c, ::websocketpp::close::status::policy_violation, "slow consumer");
             return send_status::dropped;
         }
-        if (c->send(f))
+        if (c->direct)
+            state_->queue(c, f);
+        else if (c->send(f))
             return send_status::dropped;
         ++state_->stats.frames_out;
         state_->stats.bytes_out += f->get_payload().size();
@@ -284,9 +294,25 @@ public:
 private:
     using clock = std::chrono::steady_clock;
 
-    struct state {
+    // A message websocketpp writes as it is: the header is written here, so
+    // that no connection prepares (copies) it again. Servers do not mask, so
+    // one header fits every connection.
+    static frame prepared(::websocketpp::frame::opcode::value op, std::string_view payload)
+    {
+        namespace wf = ::websocketpp::frame;
+        using message_type = detail::websocketpp_config::message_type;
+        auto f = std::make_shared<message_type>(message_type::con_msg_man_ptr{}, op, 0);
+        f->set_header(wf::prepare_header(wf::basic_header(op, payload.size(), true, false),
+                                         wf::extended_header(payload.size())));
+        f->set_payload(payload.data(), payload.size());
+        f->set_prepared(true);
+        return f;
+    }
+
+    struct state : std::enable_shared_from_this<state> {
         state(asio::io_context& io, websocketpp_options o)
-            : options(std::move(o)), sweep_timer(io), drain_timer(io), accept_timer(io)
+            : options(std::move(o)), sweep_timer(io), drain_timer(io), accept_timer(io),
+              ping_frame(prepared(::websocketpp::frame::opcode::ping, {}))
         {
             server.init_asio(&io);
         }
@@ -328,6 +354,7 @@ private:
                 ++stats.opened;
                 if (on_open)
                     on_open(c);
+                release_handshake(*c);
             });
             server.set_close_handler([this](::websocketpp::connection_hdl h) { closed(h); });
             server.set_message_handler([this](::websocketpp::connection_hdl h, server_type::message_ptr m) {
@@ -341,6 +368,17 @@ private:
             server.set_pong_handler([this](::websocketpp::connection_hdl h, std::string) {
                 server.get_con_from_hdl(h)->heard = clock::now();
                 return;
+            });
+            /* websocketpp answers a ping itself unless told not to; while we
+               write the connection's frames, the pong must come from us. */
+            server.set_ping_handler([this](::websocketpp::connection_hdl h, std::string payload) {
+                auto c = server.get_con_from_hdl(h);
+                c->heard = clock::now();
+                if (!c->direct)
+                    return true;
+                if (!c->closing)
+                    queue(c, prepared(::websocketpp::frame::opcode::pong, payload));
+                return false;
             });
             server.set_http_handler([this](::websocketpp::connection_hdl h) {
                 ++stats.http_requests;
@@ -390,11 +428,111 @@ private:
                 c->terminate(ec);
         }
 
+        // websocketpp keeps the parsed handshake, request and response
+        // headers (about 1 KiB), for the connection's whole life, and reads
+        // them again only to log a failed handshake; it offers no way to
+        // drop them. Once the connection is open they are emptied (the
+        // members are not const), so that an idle connection costs less.
+        static void release_handshake(connection_type& c)
+        {
+            const_cast<connection_type::request_type&>(c.get_request()) = connection_type::request_type();
+            const_cast<connection_type::response_type&>(c.get_response()) = connection_type::response_type();
+        }
+
+        // Queues a frame for the end of the turn (connections we write).
+        void queue(const connection_handle& c, const frame& f)
+        {
+            c->pending.push_back(f);
+            c->pending_bytes += f->get_header().size() + f->get_payload().size();
+            if (c->pending.size() > 1)
+                return;
+            dirty.push_back(c);
+            if (dirty.size() == 1)
+                asio::post(sweep_timer.get_executor(), [w = this->weak_from_this()] {
+                    if (auto s = w.lock())
+                        s->flush_all();
+                });
+        }
+
+        void flush_all()
+        {
+            flushing.swap(dirty);
+            for (const auto& c : flushing)
+                flush(c);
+            flushing.clear();
+        }
+
+        // Writes what waits for `c`, without blocking: one sendmsg (more if
+        // the frames outnumber the iovecs). What the socket does not take,
+        // and everything after it, is websocketpp's to write from now on.
+        void flush(const connection_handle& c)
+        {
+            if (c->pending.empty())
+                return;
+            auto& frames = c->pending;
+            std::size_t next = 0; // first frame not wholly written
+            std::size_t part = 0; // bytes of it already written
+            if (c->get_state() != ::websocketpp::session::state::open)
+                next = frames.size(); // websocketpp is closing it: nothing more goes out
+            const int fd = c->get_raw_socket().native_handle();
+            while (next < frames.size()) {
+                iovec iov[max_iov];
+                std::size_t n = 0, bytes = 0, skip = part;
+                for (std::size_t i = next; i < frames.size() && n + 2 <= max_iov; ++i)
+                    for (const std::string* b : {&frames[i]->get_header(), &frames[i]->get_payload()}) {
+                        const std::size_t from = std::min(skip, b->size());
+                        skip -= from;
+                        if (from == b->size())
+                            continue;
+                        iov[n++] = {const_cast<char*>(b->data() + from), b->size() - from};
+                        bytes += b->size() - from;
+                    }
+                msghdr m{};
+                m.msg_iov = iov;
+                m.msg_iovlen = n;
+                ssize_t written;
+                do
+                    written = ::sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+                while (written < 0 && errno == EINTR);
+                if (written <= 0)
+                    break;
+                for (std::size_t left = static_cast<std::size_t>(written); left > 0;) {
+                    const std::size_t size = frames[next]->get_header().size() + frames[next]->get_payload().size();
+                    const std::size_t take = std::min(left, size - part);
+                    part += take;
+                    left -= take;
+                    if (part == size) {
+                        ++next;
+                        part = 0;
+                    }
+                }
+                if (static_cast<std::size_t>(written) < bytes)
+                    break; // the socket is full
+            }
+            if (next < frames.size() && c->get_state() == ::websocketpp::session::state::open) {
+                c->direct = false;
+                ++stats.handovers;
+                if (part > 0) { // the unwritten end of a frame, as a raw message of its own
+                    const std::string whole = frames[next]->get_header() + frames[next]->get_payload();
+                    auto rest = prepared(::websocketpp::frame::opcode::binary, {});
+                    rest->set_header("");
+                    rest->set_payload(whole.substr(part));
+                    c->send(rest);
+                    ++next;
+                }
+                for (; next < frames.size(); ++next)
+                    c->send(frames[next]);
+            }
+            frames.clear();
+            c->pending_bytes = 0;
+        }
+
         void close(const connection_handle& c, std::uint16_t code, const std::string& reason)
         {
             if (c->closing)
                 return;
             c->closing = true;
+            flush(c); // what was queued goes before the close frame
             std::error_code ec;
             c->close(code, reason, ec);
             if (ec) // not open any more: drop the socket
@@ -447,7 +585,10 @@ private:
                     silent.push_back(c);
                 } else if (quiet >= options.ping_interval) {
                     std::error_code ec;
-                    c->ping({}, ec);
+                    if (c->direct)
+                        queue(c, ping_frame);
+                    else
+                        c->ping({}, ec);
                 }
             }
             // Closed after the walk: a close may edit the open list.
@@ -493,12 +634,17 @@ private:
             }
         }
 
+        static constexpr std::size_t max_iov = 64; // two per frame
+
         websocketpp_options options;
         server_type server;
         std::vector<connection_handle> open;
+        std::vector<connection_handle> dirty;    // frames queued this turn
+        std::vector<connection_handle> flushing; // being written (dirty's other buffer)
         asio::steady_timer sweep_timer;
         asio::steady_timer drain_timer;
         asio::steady_timer accept_timer;
+        const frame ping_frame;
         websocketpp_stats stats;
         bool draining = false;
         std::function<void()> drain_done;
