@@ -20,22 +20,36 @@ cluster_stop() {
   rm -rf "$cluster_work"
 }
 
-# free_port: prints a TCP port nothing listens on now.
+# free_port: prints a TCP port nothing listens on now, below the kernel's
+# ephemeral range (where the local ends of client connections, thousands of
+# them in the load scenarios, would take it).
 free_port() {
-  local p
+  local low p
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range
   while :; do
-    p=$((20000 + RANDOM % 40000))
+    p=$((10000 + RANDOM % (low - 10000)))
     (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
   done
 }
 
-# start_redis: sets redis_port.
+# start_redis: sets redis_port. A port can still be taken between the
+# check and the bind: then another one.
 start_redis() {
-  redis_port=$(free_port)
-  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$cluster_work" \
-    >"$cluster_work/redis.log" 2>&1 &
-  cluster_pids+=($!)
-  until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
+  local attempt pid
+  for attempt in 1 2 3 4 5; do
+    redis_port=$(free_port)
+    redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$cluster_work" \
+      >"$cluster_work/redis.log" 2>&1 &
+    pid=$!
+    cluster_pids+=("$pid")
+    until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do
+      kill -0 "$pid" 2>/dev/null || continue 2
+      sleep 0.05
+    done
+    return 0
+  done
+  cat "$cluster_work/redis.log" >&2
+  return 1
 }
 
 # start_instance ID [FLAGS...]: a backplane-instance on redis-pubsub (unless
@@ -63,6 +77,10 @@ start_nginx() {
   sed -e "s|@WORK@|$cluster_work|g" -e "s|@PORT@|$port|g" -e "s|@UPSTREAMS@|$upstreams|" \
     lb/nginx.conf.in >"$cluster_work/nginx.conf"
   nginx -e "$cluster_work/nginx-error.log" -c "$cluster_work/nginx.conf" -g 'daemon off;' &
-  cluster_pids+=($!)
-  until (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.05; done
+  local pid=$!
+  cluster_pids+=("$pid")
+  until (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    kill -0 "$pid" 2>/dev/null || { cat "$cluster_work/nginx-error.log" >&2; return 1; }
+    sleep 0.05
+  done
 }
