@@ -466,9 +466,7 @@ public:
     /// once, later: each entry's data is an envelope (decode it), its id
     /// the message's id. For a user's first connection on an instance
     /// (Option B); broker::redis_streams::take_inbox reads the same inbox.
-    void take_inbox(std::string_view user, std::function<void(std::error_code,
-                                                            std::vector<backplane::detail::history_entry>)> done,
-                    std::size_t count = 1000)
+    void take_inbox(std::string_view user, redis::inbox::handler done, std::size_t count = 1000)
     {
         if (auto ec = validate_name(user))
             return asio::post(executor_, [done = std::move(done), ec] { done(ec, {}); });

@@ -121,9 +121,8 @@ struct redis_streams_stats {
     std::uint64_t probe_timeouts = 0;  ///< connections closed by the liveness probe
 };
 
-/// Called once by take_inbox: the entries (id: the message's id in the
-/// user's channel stream), oldest first, or an error.
-using inbox_handler = std::function<void(std::error_code, std::vector<backplane::detail::history_entry>)>;
+/// Called once by take_inbox (see redis/inbox.hpp).
+using inbox_handler = redis::inbox::handler;
 
 namespace detail {
 

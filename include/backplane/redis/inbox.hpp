@@ -17,14 +17,20 @@
 #include <backplane/detail/traits.hpp>
 #include <backplane/redis/reply.hpp>
 
+#include <functional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 namespace backplane::redis::inbox {
 
 inline constexpr std::string_view data_field = "d";
 inline constexpr std::string_view id_field = "i";
+
+/// Called once with the messages taken from an inbox (each entry's data an
+/// envelope, its id the message's id), or an error.
+using handler = std::function<void(std::error_code, std::vector<backplane::detail::history_entry>)>;
 
 /// KEYS[1] the inbox; ARGV[1] the most entries to take, oldest first.
 inline constexpr std::string_view take_script = R"lua(

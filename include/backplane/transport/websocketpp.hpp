@@ -440,11 +440,13 @@ private:
             const_cast<connection_type::response_type&>(c.get_response()) = connection_type::response_type();
         }
 
+        static std::size_t wire_size(const frame& f) { return f->get_header().size() + f->get_payload().size(); }
+
         // Queues a frame for the end of the turn (connections we write).
         void queue(const connection_handle& c, const frame& f)
         {
             c->pending.push_back(f);
-            c->pending_bytes += f->get_header().size() + f->get_payload().size();
+            c->pending_bytes += wire_size(f);
             if (c->pending.size() > 1)
                 return;
             dirty.push_back(c);
@@ -498,7 +500,7 @@ private:
                 if (written <= 0)
                     break;
                 for (std::size_t left = static_cast<std::size_t>(written); left > 0;) {
-                    const std::size_t size = frames[next]->get_header().size() + frames[next]->get_payload().size();
+                    const std::size_t size = wire_size(frames[next]);
                     const std::size_t take = std::min(left, size - part);
                     part += take;
                     left -= take;
