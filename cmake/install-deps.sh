@@ -7,6 +7,7 @@ set -euo pipefail
 backplane_packages=(
   g++ cmake make pkg-config
   libasio-dev libwebsocketpp-dev libhiredis-dev   # the library's dependencies
+  liburing-dev                                     # batched writes in the WebSocket transport
   catch2 libbenchmark-dev                          # tests and benchmarks
   redis-server                                     # the backplane the tests run against
   chromium nodejs npm                              # the chat page's browser test (playwright-core)

@@ -74,10 +74,19 @@ struct settings {
                  "                          [--broker memory|redis-pubsub|redis-streams] [--redis redis://HOST:PORT]\n"
                  "                          [--stream-length N]\n"
                  "                          [--max-connections N] [--max-outbound BYTES]\n"
-                 "                          [--ping-interval MS] [--idle-timeout MS]\n"
+                 "                          [--ping-interval MS] [--idle-timeout MS] [--batch-writes on|off]\n"
                  "                          [--presence on|off] [--direct user|shared|instance]\n",
                  why);
     std::exit(2);
+}
+
+bool on_off(std::string_view flag, std::string_view v)
+{
+    if (v != "on" && v != "off") {
+        const std::string why = std::string(flag) + " must be on or off";
+        usage(why.c_str());
+    }
+    return v == "on";
 }
 
 settings parse_args(int argc, char** argv)
@@ -100,7 +109,8 @@ settings parse_args(int argc, char** argv)
         else if (flag == "--max-outbound") s.transport.max_outbound_bytes = std::strtoul(v, nullptr, 10);
         else if (flag == "--ping-interval") s.transport.ping_interval = std::chrono::milliseconds(std::strtoul(v, nullptr, 10));
         else if (flag == "--idle-timeout") s.transport.idle_timeout = std::chrono::milliseconds(std::strtoul(v, nullptr, 10));
-        else if (flag == "--presence") s.presence = std::strcmp(v, "off") != 0;
+        else if (flag == "--batch-writes") s.transport.batch_writes = on_off(flag, v);
+        else if (flag == "--presence") s.presence = on_off(flag, v);
         else if (flag == "--direct") s.direct = v;
         else usage("unknown flag");
     }
@@ -648,6 +658,8 @@ private:
                t.idle_closes);
         metric("backplane_write_handovers_total", "counter",
                "Connections whose socket once filled up: websocketpp's queue writes them since.", t.handovers);
+        metric("backplane_write_batches_total", "counter",
+               "io_uring submissions that wrote many connections' frames at once.", t.write_batches);
         metric("backplane_too_big_closes_total", "counter", "Connections closed with 1009 (message too big).",
                t.too_big_closes);
         metric("backplane_broker_published_total", "counter", "Messages handed to the broker.", h.published);

@@ -8,7 +8,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <linux/io_uring.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -108,6 +111,33 @@ std::string field(const demo::json::flat_object& o, std::string_view key)
     return v ? v->text : std::string("<absent>");
 }
 
+// Whether this build and this kernel give the transport its io_uring ring
+// (the same flags it asks for), so that batched writes are to be seen.
+bool io_uring_expected()
+{
+#if BACKPLANE_E2E_IO_URING
+    io_uring_params p{};
+    p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+    const long fd = ::syscall(__NR_io_uring_setup, 4, &p);
+    if (fd < 0)
+        return false;
+    ::close(static_cast<int>(fd));
+    return true;
+#else
+    return false;
+#endif
+}
+
+// The transport's two ways to write, as --batch-writes selects them.
+void check_write_path(const instance& i, const std::string& batch_writes)
+{
+    INFO("--batch-writes " << batch_writes);
+    if (batch_writes == "on" && io_uring_expected())
+        CHECK(i.metric("backplane_write_batches_total") > 0);
+    else
+        CHECK(i.metric("backplane_write_batches_total") == 0);
+}
+
 // A join is acknowledged once the hub has it; the broker's SUBSCRIBE is on its
 // way to Redis. A round trip through Redis settles it.
 void settle() { std::this_thread::sleep_for(150ms); }
@@ -116,7 +146,8 @@ void settle() { std::this_thread::sleep_for(150ms); }
 
 TEST_CASE("global, room and direct messages cross instances")
 {
-    cluster c;
+    const std::string writes = GENERATE(as<std::string>{}, "on", "off");
+    cluster c({"--batch-writes", writes});
     auto alice = c.a.connect("alice");
     auto bob = c.b.connect("bob");
     auto carol = c.a.connect("carol");
@@ -168,6 +199,7 @@ TEST_CASE("global, room and direct messages cross instances")
         CHECK_FALSE(carol->read_text(300ms));
         CHECK_FALSE(bob->read_text(10ms));
     }
+    check_write_path(c.a, writes);
 }
 
 TEST_CASE("every bad request gets its error, and nobody else sees anything of it")
@@ -236,7 +268,8 @@ TEST_CASE("a message over the inbound limit closes the connection with 1009")
 
 TEST_CASE("a client that stops reading is closed as a slow consumer and the others get everything")
 {
-    cluster c;
+    const std::string writes = GENERATE(as<std::string>{}, "on", "off");
+    cluster c({"--batch-writes", writes});
     auto sender = c.a.connect("sender");
     auto fast = c.b.connect("fast");
     auto slow = c.b.connect("slow", 4096); // never reads until the end
@@ -286,6 +319,7 @@ TEST_CASE("a client that stops reading is closed as a slow consumer and the othe
     CHECK(before_close < n);
     CHECK(c.b.metric("backplane_write_handovers_total") >= 1); // the slow client's socket filled up
     CHECK(c.b.metric("websocket_connections_total") == 1);
+    check_write_path(c.b, writes);
 }
 
 TEST_CASE("SIGTERM closes every client with 1001 and the instance exits 0")

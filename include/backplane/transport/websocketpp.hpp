@@ -27,11 +27,15 @@
 // allocations and posted handlers per write (a few microseconds, a third
 // of what the kernel spends on a small frame). So while a connection keeps
 // up, this transport writes its frames itself, with one non-blocking
-// sendmsg at the end of the turn (and sends pings and pongs the same way).
-// The first time the socket does not take everything, the rest goes to
-// websocketpp's queue, and so does everything after it for that
-// connection: websocketpp may then have a write in flight, which a direct
-// write must never overtake.
+// sendmsg at the end of the turn (and sends pings and pongs the same way);
+// the turn ends once the input that was ready has been read, so that one
+// write carries every message of it. Built with liburing
+// (BACKPLANE_HAS_IO_URING), the writes of all connections leave in one
+// io_uring submission per 256 connections instead of a system call each
+// (see detail/send_ring.hpp). The first time a socket does not take
+// everything, the rest goes to websocketpp's queue, and so does everything
+// after it for that connection: websocketpp may then have a write in
+// flight, which a direct write must never overtake.
 // What this transport promises the application:
 // - the handshake's headers (`get_request_header` and the like) are there
 //   in the validate and open hooks, and empty after the open hook returns:
@@ -49,6 +53,7 @@
 #error "backplane/transport/websocketpp.hpp: websocketpp 0.8.2 does not build as C++20 with g++; build this file as C++17"
 #endif
 
+#include <backplane/detail/send_ring.hpp>
 #include <backplane/send_status.hpp>
 
 #include <websocketpp/concurrency/none.hpp>
@@ -70,6 +75,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -111,6 +117,12 @@ struct websocketpp_options {
     std::chrono::milliseconds drain_timeout{5000};
     /// The listen(2) backlog.
     int listen_backlog = 4096;
+    /// Writes the frames of a turn for all connections with one io_uring
+    /// submission per 256 connections instead of one sendmsg each, where the
+    /// build has it (BACKPLANE_HAS_IO_URING) and the kernel allows it
+    /// (Linux 6.0 or later, io_uring not disabled); else, or when false,
+    /// one sendmsg per connection.
+    bool batch_writes = true;
     /// TCP_NODELAY on every connection: a frame leaves at once instead of
     /// waiting for the peer's delayed ACK (tens of milliseconds).
     bool no_delay = true;
@@ -130,6 +142,7 @@ struct websocketpp_stats {
     std::uint64_t idle_closes = 0;          ///< closed past idle_timeout
     std::uint64_t too_big_closes = 0;       ///< closed with 1009
     std::uint64_t handovers = 0;            ///< connections written by websocketpp since their socket filled up
+    std::uint64_t write_batches = 0;        ///< io_uring submissions of writes (see batch_writes)
     std::uint64_t http_requests = 0;        ///< plain HTTP requests served
 };
 
@@ -447,28 +460,107 @@ private:
         {
             c->pending.push_back(f);
             c->pending_bytes += wire_size(f);
+            ++queued;
             if (c->pending.size() > 1)
                 return;
             dirty.push_back(c);
             if (dirty.size() == 1)
-                asio::post(sweep_timer.get_executor(), [w = this->weak_from_this()] {
-                    if (auto s = w.lock())
-                        s->flush_all();
-                });
+                post_flush();
+        }
+
+        // A turn's frames leave once the input that was ready has been read:
+        // the handlers queued before the flush (a read that completed at once
+        // because more data waited, the deliveries it posted) run first, as
+        // long as they queue more frames, up to max_flush_waits times. A
+        // flush costs a system call per connection: the fewer, the better
+        // (a websocketpp read takes at most 1 KiB, about ten messages).
+        void post_flush()
+        {
+            asio::post(sweep_timer.get_executor(), [w = this->weak_from_this()] {
+                auto s = w.lock();
+                if (!s)
+                    return;
+                if (s->queued != s->queued_at_wait && s->flush_waits < max_flush_waits) {
+                    s->queued_at_wait = s->queued;
+                    ++s->flush_waits;
+                    return s->post_flush();
+                }
+                s->flush_waits = 0;
+                s->flush_all();
+            });
         }
 
         void flush_all()
         {
             flushing.swap(dirty);
+            if (options.batch_writes && ring.ready())
+                flush_batched();
             for (const auto& c : flushing)
-                flush(c);
+                flush(c); // what no batch took (nothing for a connection that was)
             flushing.clear();
         }
 
+        // The first write of every connection, send_ring::batch connections
+        // to a system call; flush() carries on from each result.
+        void flush_batched()
+        {
+            constexpr std::size_t batch = backplane::detail::send_ring::batch;
+            std::size_t which[batch]; // index in flushing
+            std::size_t at[batch];    // first iovec in batch_iov
+            int fds[batch];
+            msghdr msgs[batch];
+            ssize_t results[batch];
+            for (std::size_t from = 0; from < flushing.size(); from += batch) {
+                std::size_t n = 0, iovs = 0;
+                for (std::size_t i = from; i < std::min(from + batch, flushing.size()); ++i) {
+                    const auto& c = flushing[i];
+                    if (c->pending.empty() || c->get_state() != ::websocketpp::session::state::open)
+                        continue;
+                    batch_iov.resize(iovs + max_iov);
+                    const std::size_t count = gather(c->pending, 0, 0, batch_iov.data() + iovs).first;
+                    which[n] = i;
+                    fds[n] = c->get_raw_socket().native_handle();
+                    msgs[n] = msghdr{};
+                    msgs[n].msg_iovlen = count;
+                    at[n] = iovs;
+                    iovs += count;
+                    ++n;
+                }
+                for (std::size_t k = 0; k < n; ++k) // batch_iov has stopped moving
+                    msgs[k].msg_iov = batch_iov.data() + at[k];
+                const std::size_t sent = ring.send(n, fds, msgs, results);
+                stats.write_batches += sent > 0;
+                for (std::size_t k = 0; k < sent; ++k)
+                    flush(flushing[which[k]], results[k]);
+                if (sent < n)
+                    return; // the ring failed: flush_all writes the rest one by one
+            }
+        }
+
+        // The iovecs for `frames` from frame `next`, `part` bytes into it,
+        // at most max_iov of them, into `iov`: their number and bytes.
+        static std::pair<std::size_t, std::size_t> gather(const std::vector<frame>& frames, std::size_t next,
+                                                          std::size_t part, iovec* iov)
+        {
+            std::size_t n = 0, bytes = 0, skip = part;
+            for (std::size_t i = next; i < frames.size() && n + 2 <= max_iov; ++i)
+                for (const std::string* b : {&frames[i]->get_header(), &frames[i]->get_payload()}) {
+                    const std::size_t from = std::min(skip, b->size());
+                    skip -= from;
+                    if (from == b->size())
+                        continue;
+                    iov[n++] = {const_cast<char*>(b->data() + from), b->size() - from};
+                    bytes += b->size() - from;
+                }
+            return {n, bytes};
+        }
+
         // Writes what waits for `c`, without blocking: one sendmsg (more if
-        // the frames outnumber the iovecs). What the socket does not take,
-        // and everything after it, is websocketpp's to write from now on.
-        void flush(const connection_handle& c)
+        // the frames outnumber the iovecs). `first`, when given, is the
+        // result of a first write already made (a batch's): bytes or -errno.
+        // What the socket does not take, and everything after it, is
+        // websocketpp's to write from now on.
+        void flush(const connection_handle& c, std::optional<ssize_t> first = std::nullopt)
         {
             if (c->pending.empty())
                 return;
@@ -480,23 +572,19 @@ private:
             const int fd = c->get_raw_socket().native_handle();
             while (next < frames.size()) {
                 iovec iov[max_iov];
-                std::size_t n = 0, bytes = 0, skip = part;
-                for (std::size_t i = next; i < frames.size() && n + 2 <= max_iov; ++i)
-                    for (const std::string* b : {&frames[i]->get_header(), &frames[i]->get_payload()}) {
-                        const std::size_t from = std::min(skip, b->size());
-                        skip -= from;
-                        if (from == b->size())
-                            continue;
-                        iov[n++] = {const_cast<char*>(b->data() + from), b->size() - from};
-                        bytes += b->size() - from;
-                    }
-                msghdr m{};
-                m.msg_iov = iov;
-                m.msg_iovlen = n;
+                const auto [n, bytes] = gather(frames, next, part, iov);
                 ssize_t written;
-                do
-                    written = ::sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
-                while (written < 0 && errno == EINTR);
+                if (first) {
+                    written = *first;
+                    first.reset();
+                } else {
+                    msghdr m{};
+                    m.msg_iov = iov;
+                    m.msg_iovlen = n;
+                    do
+                        written = ::sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+                    while (written < 0 && errno == EINTR);
+                }
                 if (written <= 0)
                     break;
                 for (std::size_t left = static_cast<std::size_t>(written); left > 0;) {
@@ -638,12 +726,18 @@ private:
         }
 
         static constexpr std::size_t max_iov = 64; // two per frame
+        static constexpr int max_flush_waits = 16;
 
         websocketpp_options options;
         server_type server;
         std::vector<connection_handle> open;
         std::vector<connection_handle> dirty;    // frames queued this turn
         std::vector<connection_handle> flushing; // being written (dirty's other buffer)
+        std::uint64_t queued = 0;                // frames ever queued for the end of a turn
+        std::uint64_t queued_at_wait = 0;        // `queued` when the flush last waited
+        int flush_waits = 0;                     // waits of this turn's flush
+        backplane::detail::send_ring ring;       // batches the first writes of a turn
+        std::vector<iovec> batch_iov;            // their iovecs
         asio::steady_timer sweep_timer;
         asio::steady_timer drain_timer;
         asio::steady_timer accept_timer;
