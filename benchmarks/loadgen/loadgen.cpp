@@ -24,6 +24,8 @@
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -39,6 +41,15 @@
 namespace {
 
 using clock_type = std::chrono::steady_clock;
+
+// CPU seconds this process has used (user, system).
+std::pair<double, double> cpu_seconds()
+{
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    const auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+    return {s(u.ru_utime), s(u.ru_stime)};
+}
 
 std::int64_t now_ns()
 {
@@ -410,6 +421,7 @@ int main(int argc, char** argv)
                 send_tick();
         });
     };
+    const auto cpu_start = cpu_seconds();
     send_tick();
     const std::uint64_t expected_per_message = static_cast<std::uint64_t>(s.clients);
     while (!stop && t.sent < total)
@@ -418,6 +430,7 @@ int main(int argc, char** argv)
     while (!stop && t.received < t.sent * expected_per_message && clock_type::now() < grace_end)
         io.run_one_for(std::chrono::milliseconds(50));
 
+    const auto cpu_end = cpu_seconds();
     const std::uint64_t expected = t.sent * expected_per_message;
     const double window_s = static_cast<double>(t.last_receipt - t.first_send) / 1e9;
     std::printf("sent %llu messages of %zu bytes at %.0f/s for %.1f s from %d sender(s)\n",
@@ -432,5 +445,9 @@ int main(int argc, char** argv)
                 window_s > 0 ? static_cast<double>(t.received) / window_s : 0.0, window_s);
     std::printf("latency send->receipt: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", t.latency.percentile_ms(0.50),
                 t.latency.percentile_ms(0.99), t.latency.max_ms());
+    // The generator shares the machine with what it measures: its own cost.
+    const double per = t.received ? 1e6 / static_cast<double>(t.received) : 0.0;
+    std::printf("load generator CPU: %.2f us user + %.2f us system per delivery\n",
+                (cpu_end.first - cpu_start.first) * per, (cpu_end.second - cpu_start.second) * per);
     return t.received == expected && t.closed == 0 ? 0 : 1;
 }
