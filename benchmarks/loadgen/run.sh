@@ -8,16 +8,20 @@
 # BROKERS="redis-pubsub redis-streams" compares them in one run): 1,000
 # clients over two instances, 64-byte global messages, at 10 messages/s
 # (10,000 deliveries/s: latency) and at 1,000 messages/s (1,000,000
-# deliveries/s: throughput). Then 15,000 idle connections on one instance
-# (RSS growth per connection). RATE, DURATION and IDLE override.
+# deliveries/s: throughput). Then the same two loads against
+# backplane-baseline, a bare single-process broadcaster (the yardstick: what
+# this machine's kernel and loopback allow), and 15,000 idle connections on
+# one instance (RSS growth per connection). RATE, DURATION and IDLE override;
+# INSTANCE_FLAGS adds flags to both instances (say "--batch-writes off").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}
 duration=${DURATION:-10}
 idle=${IDLE:-15000}
-if [ ! -x "$build/demo/backplane-instance" ] || [ ! -x "$build/benchmarks/loadgen/backplane-loadgen" ]; then
+if [ ! -x "$build/demo/backplane-instance" ] || [ ! -x "$build/benchmarks/loadgen/backplane-loadgen" ] \
+   || [ ! -x "$build/benchmarks/loadgen/backplane-baseline" ]; then
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build "$build" -j "$(nproc)" --target backplane-instance backplane-loadgen
+  cmake --build "$build" -j "$(nproc)" --target backplane-instance backplane-loadgen backplane-baseline
 fi
 loadgen_bin=$build/benchmarks/loadgen/backplane-loadgen
 source demo/cluster.sh
@@ -27,8 +31,9 @@ echo "redis-server :$redis_port; $(nproc) cores"
 
 read -ra brokers <<<"${BROKERS:-redis-pubsub}"
 for broker in "${brokers[@]}"; do
-  start_instance a --broker "$broker"
-  start_instance b --broker "$broker"
+  read -ra extra <<<"${INSTANCE_FLAGS:-}"
+  start_instance a --broker "$broker" "${extra[@]}"
+  start_instance b --broker "$broker" "${extra[@]}"
   targets=(--target "127.0.0.1:$port_a" --target "127.0.0.1:$port_b")
   echo
   echo "=== $broker: instances a :$port_a, b :$port_b"
@@ -49,6 +54,23 @@ for broker in "${brokers[@]}"; do
     wait "$pid_a" "$pid_b" 2>/dev/null || true
     redis-cli -p "$redis_port" flushall >/dev/null
   fi
+done
+
+echo
+echo "=== baseline: backplane-baseline, one process, no backplane"
+baseline_port=$(free_port)
+"$build/benchmarks/loadgen/backplane-baseline" --port "$baseline_port" >"$cluster_work/baseline.log" 2>&1 &
+baseline_pid=$!
+cluster_pids+=("$baseline_pid")
+until grep -q '^listening' "$cluster_work/baseline.log" 2>/dev/null; do
+  kill -0 "$baseline_pid" 2>/dev/null || { cat "$cluster_work/baseline.log"; exit 1; }
+  sleep 0.05
+done
+for rate in 10 "${RATE:-1000}"; do
+  echo
+  echo "== baseline: 1,000 clients, $rate messages/s of 64 bytes, ${duration} s"
+  "$loadgen_bin" --target "127.0.0.1:$baseline_port" --clients 1000 --senders 1 --rate "$rate" --size 64 \
+    --duration "$duration" || true
 done
 
 echo
