@@ -5,7 +5,9 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <linux/io_uring.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -56,6 +58,35 @@ struct message {
     }
 };
 
+#if defined(BACKPLANE_HAS_IO_URING)
+// Whether this kernel sets up a ring with the flags send_ring asks for (it
+// may be too old, or io_uring disabled by sysctl or a seccomp filter).
+bool kernel_gives_ring()
+{
+    io_uring_params p{};
+    p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+    const long fd = ::syscall(__NR_io_uring_setup, 4, &p);
+    if (fd < 0)
+        return false;
+    ::close(static_cast<int>(fd));
+    return true;
+}
+
+// A ring that is ready where the kernel gives one; where it does not, the
+// ring must say so (the transport then writes socket by socket) and the
+// test ends there.
+bool ready_or_refused(backplane::detail::send_ring& ring)
+{
+    if (kernel_gives_ring()) {
+        REQUIRE(ring.ready());
+        return true;
+    }
+    WARN("this kernel refuses io_uring: only the fallback is checked");
+    CHECK_FALSE(ring.ready());
+    return false;
+}
+#endif
+
 } // namespace
 
 #if defined(BACKPLANE_HAS_IO_URING)
@@ -63,7 +94,8 @@ struct message {
 TEST_CASE("send_ring writes every message of a batch and reports each result")
 {
     backplane::detail::send_ring ring;
-    REQUIRE(ring.ready()); // this machine's kernel has io_uring
+    if (!ready_or_refused(ring))
+        return;
     std::vector<socket_pair> pairs(3);
     std::deque<message> msgs;
     for (int i = 0; i < 3; ++i)
@@ -85,7 +117,8 @@ TEST_CASE("send_ring writes every message of a batch and reports each result")
 TEST_CASE("send_ring reports a full socket, a partial write and a bad descriptor without holding up the others")
 {
     backplane::detail::send_ring ring;
-    REQUIRE(ring.ready());
+    if (!ready_or_refused(ring))
+        return;
     socket_pair full, partial, fine;
     const std::string chunk(4096, 'x'); // fill one socket to the brim
     while (::send(full.out, chunk.data(), chunk.size(), MSG_DONTWAIT) > 0) {
@@ -110,7 +143,8 @@ TEST_CASE("send_ring reports a full socket, a partial write and a bad descriptor
 TEST_CASE("send_ring takes batch after batch")
 {
     backplane::detail::send_ring ring;
-    REQUIRE(ring.ready());
+    if (!ready_or_refused(ring))
+        return;
     constexpr std::size_t n = backplane::detail::send_ring::batch;
     std::vector<socket_pair> pairs(n);
     message one("x", "y");

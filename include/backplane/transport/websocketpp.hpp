@@ -516,7 +516,8 @@ private:
                     const auto& c = flushing[i];
                     if (c->pending.empty() || c->get_state() != ::websocketpp::session::state::open)
                         continue;
-                    batch_iov.resize(iovs + max_iov);
+                    if (batch_iov.size() < iovs + max_iov) // grows, never shrinks: no refilling
+                        batch_iov.resize(iovs + max_iov);
                     const std::size_t count = gather(c->pending, 0, 0, batch_iov.data() + iovs).first;
                     which[n] = i;
                     fds[n] = c->get_raw_socket().native_handle();
