@@ -14,6 +14,8 @@
 // send per connection carries them all (what backplane's transport does at the
 // end of a turn). A connection whose socket is full keeps the rest in its own
 // queue until the socket has room.
+#include "frame_header.hpp"
+
 #include <websocketpp/base64/base64.hpp>
 #include <websocketpp/sha1/sha1.hpp>
 
@@ -167,19 +169,13 @@ private:
         std::size_t at = 0;
         for (;;) {
             const auto* b = reinterpret_cast<const unsigned char*>(c.in.data() + at);
-            const std::size_t left = c.in.size() - at;
-            if (left < 2)
+            const auto h = read_frame_header(b, c.in.size() - at);
+            if (!h)
                 break;
-            std::size_t len = b[1] & 0x7f, head = 2;
-            if (len == 126) {
-                if (left < 4)
-                    break;
-                len = (std::size_t(b[2]) << 8) | b[3];
-                head = 4;
-            } else if (len == 127) {
-                return drop(fd); // no client of the benchmark sends 64 KiB
-            }
-            if (left < head + 4 + len)
+            if (h->payload > 65536)
+                return drop(fd); // no client of the benchmark sends that much
+            const std::size_t head = h->size, len = h->payload;
+            if (c.in.size() - at < head + 4 + len)
                 break;
             std::string payload(c.in, at + head + 4, len);
             for (std::size_t i = 0; i < len; ++i)

@@ -17,6 +17,8 @@
 // One thread, Asio, and a minimal client: frames are parsed in place from
 // each connection's read buffer, and sends are masked with the zero key
 // (valid WebSocket, and no per-byte work).
+#include "frame_header.hpp"
+
 #include <asio/connect.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
@@ -258,24 +260,11 @@ private:
         const std::int64_t now = now_ns();
         for (;;) {
             const auto* b = reinterpret_cast<const unsigned char*>(buf_.data() + at);
-            const std::size_t left = have_ - at;
-            if (left < 2)
+            const auto h = read_frame_header(b, have_ - at);
+            if (!h)
                 break;
-            std::size_t len = b[1] & 0x7f, head = 2;
-            if (len == 126) {
-                if (left < 4)
-                    break;
-                len = (std::size_t(b[2]) << 8) | b[3];
-                head = 4;
-            } else if (len == 127) {
-                if (left < 10)
-                    break;
-                len = 0;
-                for (int i = 0; i < 8; ++i)
-                    len = (len << 8) | b[2 + i];
-                head = 10;
-            }
-            if (left < head + len) {
+            const std::size_t head = h->size, len = h->payload;
+            if (have_ - at < head + len) {
                 if (head + len > buf_.size())
                     buf_.resize(head + len);
                 break;

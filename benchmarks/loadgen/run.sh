@@ -26,6 +26,15 @@ fi
 loadgen_bin=$build/benchmarks/loadgen/backplane-loadgen
 source demo/cluster.sh
 cluster_init "$build"
+
+# await_line FILE PATTERN PID: waits for a line of FILE to match PATTERN,
+# as long as PID lives.
+await_line() {
+  until grep -q "$2" "$1" 2>/dev/null; do
+    kill -0 "$3" 2>/dev/null || { cat "$1"; exit 1; }
+    sleep 0.05
+  done
+}
 start_redis
 echo "redis-server :$redis_port; $(nproc) cores"
 
@@ -60,12 +69,8 @@ echo
 echo "=== baseline: backplane-baseline, one process, no backplane"
 baseline_port=$(free_port)
 "$build/benchmarks/loadgen/backplane-baseline" --port "$baseline_port" >"$cluster_work/baseline.log" 2>&1 &
-baseline_pid=$!
-cluster_pids+=("$baseline_pid")
-until grep -q '^listening' "$cluster_work/baseline.log" 2>/dev/null; do
-  kill -0 "$baseline_pid" 2>/dev/null || { cat "$cluster_work/baseline.log"; exit 1; }
-  sleep 0.05
-done
+cluster_pids+=("$!")
+await_line "$cluster_work/baseline.log" '^listening' "$!"
 for rate in 10 "${RATE:-1000}"; do
   echo
   echo "== baseline: 1,000 clients, $rate messages/s of 64 bytes, ${duration} s"
@@ -78,12 +83,8 @@ echo "== memory: $idle idle connections on instance a"
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 before=$(rss "$pid_a")
 "$loadgen_bin" --target "127.0.0.1:$port_a" --idle "$idle" >"$cluster_work/idle.log" 2>&1 &
-idle_pid=$!
-cluster_pids+=("$idle_pid")
-until grep -q '^idle' "$cluster_work/idle.log" 2>/dev/null; do
-  kill -0 "$idle_pid" 2>/dev/null || { cat "$cluster_work/idle.log"; exit 1; }
-  sleep 0.2
-done
+cluster_pids+=("$!")
+await_line "$cluster_work/idle.log" '^idle' "$!"
 head -1 "$cluster_work/idle.log"
 sleep 1
 after=$(rss "$pid_a")

@@ -2,16 +2,14 @@
 // WebSocket clients on both, over loopback sockets.
 #include "ws_client.hpp"
 
+#include "../support/io_uring.hpp"
 #include "../support/process.hpp"
 #include "../support/redis_server.hpp"
 #include "json.hpp"
 
 #include <catch2/catch.hpp>
 
-#include <linux/io_uring.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -111,22 +109,9 @@ std::string field(const demo::json::flat_object& o, std::string_view key)
     return v ? v->text : std::string("<absent>");
 }
 
-// Whether this build and this kernel give the transport its io_uring ring
-// (the same flags it asks for), so that batched writes are to be seen.
-bool io_uring_expected()
-{
-#if BACKPLANE_E2E_IO_URING
-    io_uring_params p{};
-    p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
-    const long fd = ::syscall(__NR_io_uring_setup, 4, &p);
-    if (fd < 0)
-        return false;
-    ::close(static_cast<int>(fd));
-    return true;
-#else
-    return false;
-#endif
-}
+// Whether this build and this kernel give the transport its io_uring ring,
+// so that batched writes are to be seen.
+bool io_uring_expected() { return BACKPLANE_E2E_IO_URING && kernel_gives_send_ring(); }
 
 // The transport's two ways to write, as --batch-writes selects them.
 void check_write_path(const instance& i, const std::string& batch_writes)

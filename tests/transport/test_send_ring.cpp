@@ -2,12 +2,12 @@
 // submission, over socket pairs.
 #include <backplane/detail/send_ring.hpp>
 
+#include "../support/io_uring.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
-#include <linux/io_uring.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -59,25 +59,12 @@ struct message {
 };
 
 #if defined(BACKPLANE_HAS_IO_URING)
-// Whether this kernel sets up a ring with the flags send_ring asks for (it
-// may be too old, or io_uring disabled by sysctl or a seccomp filter).
-bool kernel_gives_ring()
-{
-    io_uring_params p{};
-    p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
-    const long fd = ::syscall(__NR_io_uring_setup, 4, &p);
-    if (fd < 0)
-        return false;
-    ::close(static_cast<int>(fd));
-    return true;
-}
-
 // A ring that is ready where the kernel gives one; where it does not, the
 // ring must say so (the transport then writes socket by socket) and the
 // test ends there.
 bool ready_or_refused(backplane::detail::send_ring& ring)
 {
-    if (kernel_gives_ring()) {
+    if (backplane::test::kernel_gives_send_ring()) {
         REQUIRE(ring.ready());
         return true;
     }
