@@ -471,17 +471,20 @@ private:
         // A turn's frames leave once the input that was ready has been read:
         // the handlers queued before the flush (a read that completed at once
         // because more data waited, the deliveries it posted) run first, as
-        // long as they queue more frames, up to max_flush_waits times. A
-        // flush costs a system call per connection: the fewer, the better
-        // (a websocketpp read takes at most 1 KiB, about ten messages).
+        // long as they bring messages or queue frames, up to max_flush_waits
+        // times. A flush costs a system call per connection, the fewer the
+        // better; and while it runs nothing is read (a websocketpp read takes
+        // at most 1 KiB, about ten messages: one read per flush would leave a
+        // busy sender's messages waiting in its socket).
         void post_flush()
         {
             asio::post(sweep_timer.get_executor(), [w = this->weak_from_this()] {
                 auto s = w.lock();
                 if (!s)
                     return;
-                if (s->queued != s->queued_at_wait && s->flush_waits < max_flush_waits) {
-                    s->queued_at_wait = s->queued;
+                const std::uint64_t progress = s->queued + s->stats.messages_in;
+                if (progress != s->progress_at_wait && s->flush_waits < max_flush_waits) {
+                    s->progress_at_wait = progress;
                     ++s->flush_waits;
                     return s->post_flush();
                 }
@@ -735,7 +738,7 @@ private:
         std::vector<connection_handle> dirty;    // frames queued this turn
         std::vector<connection_handle> flushing; // being written (dirty's other buffer)
         std::uint64_t queued = 0;                // frames ever queued for the end of a turn
-        std::uint64_t queued_at_wait = 0;        // `queued` when the flush last waited
+        std::uint64_t progress_at_wait = 0;      // frames queued and messages read when the flush last waited
         int flush_waits = 0;                     // waits of this turn's flush
         backplane::detail::send_ring ring;       // batches the first writes of a turn
         std::vector<iovec> batch_iov;            // their iovecs
