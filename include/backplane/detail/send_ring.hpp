@@ -5,10 +5,10 @@
 // one system call per socket with sendmsg(2); here they are queued as one
 // batch of IORING_OP_SENDMSG entries and submitted together. Each entry
 // carries MSG_DONTWAIT, so the kernel runs it at once and reports a full
-// socket as -EAGAIN instead of waiting for room (kernel 6.0 and later; the
-// ring is only set up on a kernel that accepts IORING_SETUP_SINGLE_ISSUER,
-// which is as recent). Every result is known when `send` returns: the
-// caller's buffers are free again.
+// socket as -EAGAIN instead of waiting for room (the ring is only set up
+// on a kernel that accepts IORING_SETUP_DEFER_TASKRUN: Linux 6.1 or later,
+// which does so). Every result is known when `send` returns: the caller's
+// buffers are free again.
 //
 // Built only where BACKPLANE_HAS_IO_URING is defined (the CMake target
 // backplane::websocketpp defines it and links liburing when it finds

@@ -120,7 +120,7 @@ struct websocketpp_options {
     /// Writes the frames of a turn for all connections with one io_uring
     /// submission per 256 connections instead of one sendmsg each, where the
     /// build has it (BACKPLANE_HAS_IO_URING) and the kernel allows it
-    /// (Linux 6.0 or later, io_uring not disabled); else, or when false,
+    /// (Linux 6.1 or later, io_uring not disabled); else, or when false,
     /// one sendmsg per connection.
     bool batch_writes = true;
     /// TCP_NODELAY on every connection: a frame leaves at once instead of
