@@ -27,6 +27,16 @@ loadgen_bin=$build/benchmarks/loadgen/backplane-loadgen
 source demo/cluster.sh
 cluster_init "$build"
 
+# load HEADING RATE [LOADGEN FLAGS...]: 1,000 clients, RATE messages/s of
+# 64 bytes for the duration, from one sender.
+load() {
+  local heading=$1 rate=$2
+  shift 2
+  echo
+  echo "== $heading: 1,000 clients, $rate messages/s of 64 bytes, ${duration} s"
+  "$loadgen_bin" "$@" --clients 1000 --senders 1 --rate "$rate" --size 64 --duration "$duration" || true
+}
+
 # await_line FILE PATTERN PID: waits for a line of FILE to match PATTERN,
 # as long as PID lives.
 await_line() {
@@ -47,14 +57,8 @@ for broker in "${brokers[@]}"; do
   echo
   echo "=== $broker: instances a :$port_a, b :$port_b"
 
-  echo
-  echo "== latency: 1,000 clients, 10 messages/s of 64 bytes (10,000 deliveries/s), ${duration} s"
-  "$loadgen_bin" "${targets[@]}" --clients 1000 --senders 1 --rate 10 --size 64 --duration "$duration" || true
-
-  echo
-  echo "== throughput: 1,000 clients, ${RATE:-1000} messages/s of 64 bytes, ${duration} s"
-  "$loadgen_bin" "${targets[@]}" --clients 1000 --senders 1 --rate "${RATE:-1000}" --size 64 \
-    --duration "$duration" --batch "${BATCH:-1}" || true
+  load latency 10 "${targets[@]}"
+  load throughput "${RATE:-1000}" "${targets[@]}" --batch "${BATCH:-1}"
 
   # The next broker starts on an empty server, and the memory scenario on
   # the last broker's instance a.
@@ -71,12 +75,8 @@ baseline_port=$(free_port)
 "$build/benchmarks/loadgen/backplane-baseline" --port "$baseline_port" >"$cluster_work/baseline.log" 2>&1 &
 cluster_pids+=("$!")
 await_line "$cluster_work/baseline.log" '^listening' "$!"
-for rate in 10 "${RATE:-1000}"; do
-  echo
-  echo "== baseline: 1,000 clients, $rate messages/s of 64 bytes, ${duration} s"
-  "$loadgen_bin" --target "127.0.0.1:$baseline_port" --clients 1000 --senders 1 --rate "$rate" --size 64 \
-    --duration "$duration" || true
-done
+load "baseline, latency" 10 --target "127.0.0.1:$baseline_port"
+load "baseline, throughput" "${RATE:-1000}" --target "127.0.0.1:$baseline_port" --batch "${BATCH:-1}"
 
 echo
 echo "== memory: $idle idle connections on instance a"
