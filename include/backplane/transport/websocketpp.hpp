@@ -158,6 +158,7 @@ struct websocketpp_connection_data {
     std::size_t pending_bytes = 0;                  // their bytes
     bool direct = true;                             // written by us, not yet by websocketpp
     bool closing = false;                           // close started by us
+    bool admitted = false;                          // handshake accepted, not open yet
 };
 
 // websocketpp's whole-library configuration: Asio without TLS, single-threaded.
@@ -349,7 +350,9 @@ private:
             });
             server.set_validate_handler([this](::websocketpp::connection_hdl h) {
                 auto c = server.get_con_from_hdl(h);
-                if (draining || open.size() >= options.max_connections) {
+                // Handshakes accepted in the same turn are not open yet:
+                // they count too, or a burst of them would pass the limit.
+                if (draining || open.size() + admitted >= options.max_connections) {
                     c->set_status(::websocketpp::http::status_code::service_unavailable);
                     ++stats.rejected;
                     return false;
@@ -358,10 +361,16 @@ private:
                     ++stats.rejected;
                     return false;
                 }
+                c->admitted = true;
+                ++admitted;
                 return true;
+            });
+            server.set_fail_handler([this](::websocketpp::connection_hdl h) {
+                settle_admission(*server.get_con_from_hdl(h));
             });
             server.set_open_handler([this](::websocketpp::connection_hdl h) {
                 auto c = server.get_con_from_hdl(h);
+                settle_admission(*c);
                 c->open_index = open.size();
                 c->heard = clock::now();
                 open.push_back(c);
@@ -451,6 +460,15 @@ private:
         {
             const_cast<connection_type::request_type&>(c.get_request()) = connection_type::request_type();
             const_cast<connection_type::response_type&>(c.get_response()) = connection_type::response_type();
+        }
+
+        // An accepted handshake has ended: opened, or failed before that.
+        void settle_admission(connection_type& c)
+        {
+            if (c.admitted) {
+                c.admitted = false;
+                --admitted;
+            }
         }
 
         static std::size_t wire_size(const frame& f) { return f->get_header().size() + f->get_payload().size(); }
@@ -735,6 +753,7 @@ private:
         websocketpp_options options;
         server_type server;
         std::vector<connection_handle> open;
+        std::size_t admitted = 0; // handshakes accepted and not open yet
         std::vector<connection_handle> dirty;    // frames queued this turn
         std::vector<connection_handle> flushing; // being written (dirty's other buffer)
         std::uint64_t queued = 0;                // frames ever queued for the end of a turn
