@@ -10,32 +10,39 @@
 // starting with "SEQ:NANOSECONDS:" so that every client can time the message
 // from send to receipt. Every client receives every message (the sender too),
 // so a run expects clients x messages deliveries; what did not arrive within
-// `--grace` seconds after the last send is counted lost. With --idle N the
+// `--grace` seconds after the last send is counted lost. The exit status is 0
+// only if nothing was lost and no connection closed. With --idle N the
 // clients connect, are welcomed, and stay idle until SIGINT/SIGTERM (for
 // memory measurements).
 //
-// One thread, Asio, and a minimal client: frames are parsed in place from
-// each connection's read buffer, and sends are masked with the zero key
-// (valid WebSocket, and no per-byte work).
+// One thread and one io_uring ring (liburing; Linux 6.0 or later). Every
+// client's socket has one multishot receive armed on the ring, drawing from a
+// shared pool of provided buffers: whenever the generator waits, the kernel
+// reads every socket that has data, with no system call per socket and no
+// read buffer per client; sends go through the same ring. The generator
+// shares the machine with what it measures, so it should do as little as it
+// can. Frames are parsed in place from the pool's buffers (a frame split
+// between two reads is kept by its client), and sends are masked with the
+// zero key (valid WebSocket, and no per-byte work).
 #include "frame_header.hpp"
 
-#include <asio/connect.hpp>
-#include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
-#include <asio/signal_set.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/write.hpp>
+#include <liburing.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,7 +66,8 @@ std::int64_t now_ns()
 }
 
 struct settings {
-    std::vector<std::pair<std::string, std::string>> targets;
+    std::vector<sockaddr_in> targets;
+    std::vector<std::string> hosts; // as given, for the Host header
     int clients = 1000;
     int senders = 1;
     double rate = 1000;      // messages per second, all senders together
@@ -74,9 +82,9 @@ struct settings {
 {
     std::fprintf(stderr,
                  "backplane-loadgen: %s\n"
-                 "usage: backplane-loadgen --target HOST:PORT [--target ...] [--clients N] [--senders N]\n"
+                 "usage: backplane-loadgen --target IPV4:PORT [--target ...] [--clients N] [--senders N]\n"
                  "         [--rate MSG_PER_S] [--size BYTES] [--duration S] [--grace S] [--batch N]\n"
-                 "       backplane-loadgen --target HOST:PORT --idle N\n",
+                 "       backplane-loadgen --target IPV4:PORT --idle N\n",
                  why);
     std::exit(2);
 }
@@ -91,9 +99,14 @@ settings parse_args(int argc, char** argv)
         const std::string v = argv[++i];
         if (flag == "--target") {
             const auto colon = v.rfind(':');
-            if (colon == std::string::npos)
-                usage("--target wants HOST:PORT");
-            s.targets.emplace_back(v.substr(0, colon), v.substr(colon + 1));
+            sockaddr_in a{};
+            a.sin_family = AF_INET;
+            const int port = colon == std::string::npos ? 0 : std::atoi(v.c_str() + colon + 1);
+            if (port <= 0 || port > 65535 || ::inet_pton(AF_INET, v.substr(0, colon).c_str(), &a.sin_addr) != 1)
+                usage("--target wants IPV4:PORT");
+            a.sin_port = htons(static_cast<std::uint16_t>(port));
+            s.targets.push_back(a);
+            s.hosts.push_back(v.substr(0, colon));
         }
         else if (flag == "--clients") s.clients = std::atoi(v.c_str());
         else if (flag == "--senders") s.senders = std::atoi(v.c_str());
@@ -109,9 +122,11 @@ settings parse_args(int argc, char** argv)
         usage("no --target");
     if (s.idle > 0)
         s.clients = s.idle;
+    if (s.clients < 1 || s.rate <= 0)
+        usage("--clients and --rate must be positive");
     if (s.size < 32)
         usage("--size must be at least 32 (the text carries a sequence number and a timestamp)");
-    s.senders = std::min(s.senders, s.clients);
+    s.senders = std::clamp(s.senders, 1, s.clients);
     return s;
 }
 
@@ -137,7 +152,6 @@ public:
         return max_ms();
     }
     double max_ms() const { return static_cast<double>(max_) / 1e6; }
-    std::uint64_t count() const { return count_; }
 
 private:
     std::vector<std::uint64_t> buckets_ = std::vector<std::uint64_t>(1000000);
@@ -149,156 +163,326 @@ struct totals {
     std::uint64_t sent = 0;
     std::uint64_t received = 0;   // deliveries of messages of this run
     std::uint64_t other = 0;      // other frames (welcome, errors)
-    std::uint64_t closed = 0;     // connections closed under us
+    std::uint64_t closed = 0;     // connections closed under us once welcomed
     int welcomed = 0;
+    int failed = 0;               // connections refused or closed before their welcome
     std::int64_t first_send = 0;
     std::int64_t last_receipt = 0;
     histogram latency;
 };
 
-class client : public std::enable_shared_from_this<client> {
+volatile std::sig_atomic_t stopping = 0;
+
+// One io_uring ring: multishot receives into a pool of provided buffers,
+// and sends. Completions go to `on_receive` and `on_sent` of the owner,
+// with the index the operation was started for.
+template <class Owner>
+class ring {
 public:
-    client(asio::io_context& io, totals& t, std::size_t buffer) : socket_(io), totals_(t), buf_(buffer) {}
-
-    void start(const asio::ip::tcp::resolver::results_type& where, const std::string& host, int index)
+    ring(Owner& owner, unsigned buffers, unsigned buffer_size)
+        : owner_(owner), count_(buffers), size_(buffer_size), memory_(std::size_t(buffers) * buffer_size)
     {
-        request_ = "GET /ws?user=load" + std::to_string(index) + " HTTP/1.1\r\nHost: " + host
-            + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
-        asio::async_connect(socket_, where, [self = shared_from_this()](std::error_code ec, const auto&) {
-            if (ec)
-                return self->fail("connect", ec);
-            self->socket_.set_option(asio::ip::tcp::no_delay(true));
-            asio::async_write(self->socket_, asio::buffer(self->request_),
-                              [self](std::error_code e, std::size_t) {
-                                  if (e)
-                                      return self->fail("handshake", e);
-                                  self->request_.clear();
-                                  self->request_.shrink_to_fit();
-                                  self->read();
-                              });
-        });
+        io_uring_params p{};
+        // Completions are reaped by this one thread when it waits; the
+        // receives run then, all together (DEFER_TASKRUN).
+        p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
+        p.cq_entries = 32768;
+        if (const int e = ::io_uring_queue_init_params(1024, &ring_, &p); e < 0)
+            fail("io_uring_queue_init", e);
+        void* table = nullptr;
+        if (::posix_memalign(&table, 4096, std::size_t(count_) * sizeof(io_uring_buf)) != 0)
+            fail("posix_memalign", -ENOMEM);
+        pool_ = static_cast<io_uring_buf_ring*>(table);
+        ::io_uring_buf_ring_init(pool_);
+        io_uring_buf_reg reg{};
+        reg.ring_addr = reinterpret_cast<std::uintptr_t>(pool_);
+        reg.ring_entries = count_;
+        reg.bgid = 0;
+        if (const int e = ::io_uring_register_buf_ring(&ring_, &reg, 0); e < 0)
+            fail("io_uring_register_buf_ring", e);
+        for (unsigned i = 0; i < count_; ++i)
+            give_back(i, i);
+        ::io_uring_buf_ring_advance(pool_, count_);
+    }
+    ring(const ring&) = delete;
+    ring& operator=(const ring&) = delete;
+    ~ring()
+    {
+        ::io_uring_queue_exit(&ring_);
+        std::free(pool_);
     }
 
-    // Queues one text frame; frames queued while a write is out leave together.
-    void send_text(std::string_view text)
+    // Receives on `fd` until it fails or ends: on_receive(index, bytes) per read.
+    void receive(int fd, std::size_t index)
     {
-        std::string& out = writing_ ? pending_ : outgoing_;
-        out.push_back(static_cast<char>(0x81));
-        if (text.size() < 126) {
-            out.push_back(static_cast<char>(0x80 | text.size()));
-        } else {
-            out.push_back(static_cast<char>(0x80 | 126));
-            out.push_back(static_cast<char>(text.size() >> 8));
-            out.push_back(static_cast<char>(text.size() & 0xff));
+        io_uring_sqe* e = entry();
+        ::io_uring_prep_recv_multishot(e, fd, nullptr, 0, 0);
+        e->flags |= IOSQE_BUFFER_SELECT;
+        e->buf_group = 0;
+        ::io_uring_sqe_set_data64(e, index << 1);
+    }
+
+    // Sends bytes that must stay put until on_sent(index, result).
+    void send(int fd, std::string_view bytes, std::size_t index)
+    {
+        io_uring_sqe* e = entry();
+        ::io_uring_prep_send(e, fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        ::io_uring_sqe_set_data64(e, (index << 1) | 1);
+    }
+
+    // Submits what was queued, waits up to `timeout_ns` for a completion,
+    // and hands over every completion there is.
+    void run_once(std::int64_t timeout_ns)
+    {
+        __kernel_timespec ts{timeout_ns / 1000000000, timeout_ns % 1000000000};
+        io_uring_cqe* cqe = nullptr;
+        ::io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+        unsigned head, seen = 0, returned = 0;
+        io_uring_for_each_cqe(&ring_, head, cqe)
+        {
+            ++seen;
+            const std::uint64_t data = ::io_uring_cqe_get_data64(cqe);
+            const std::size_t index = data >> 1;
+            if (data & 1) {
+                owner_.on_sent(index, cqe->res);
+                continue;
+            }
+            if (cqe->flags & IORING_CQE_F_BUFFER) {
+                const unsigned id = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+                char* b = memory_.data() + std::size_t(id) * size_;
+                if (cqe->res > 0)
+                    owner_.on_receive(index, std::string_view(b, static_cast<std::size_t>(cqe->res)));
+                give_back(id, returned++);
+            }
+            if (!(cqe->flags & IORING_CQE_F_MORE)) {
+                // The receive is over: out of buffers for a moment (armed
+                // again), or the connection ended or failed.
+                if (cqe->res == -ENOBUFS || cqe->res > 0)
+                    rearm_.push_back(index);
+                else
+                    owner_.on_receive_end(index, cqe->res);
+            }
         }
-        out.append(4, '\0'); // the zero masking key: the payload goes as is
-        out.append(text);
-        if (!writing_)
-            write();
+        ::io_uring_cq_advance(&ring_, seen);
+        ::io_uring_buf_ring_advance(pool_, returned);
+        for (const std::size_t index : rearm_)
+            owner_.rearm(index);
+        rearm_.clear();
     }
-
-    bool open() const noexcept { return open_; }
 
 private:
-    void fail(const char* what, std::error_code ec)
+    [[noreturn]] static void fail(const char* what, int e)
     {
-        if (open_ || !welcomed_)
-            std::fprintf(stderr, "backplane-loadgen: %s: %s\n", what, ec.message().c_str());
-        if (open_)
-            ++totals_.closed;
-        open_ = false;
+        std::fprintf(stderr, "backplane-loadgen: %s: %s (io_uring as this program uses it needs Linux 6.0 or later)\n",
+                     what, std::strerror(-e));
+        std::exit(2);
     }
 
-    void write()
+    io_uring_sqe* entry()
     {
-        writing_ = true;
-        asio::async_write(socket_, asio::buffer(outgoing_), [self = shared_from_this()](std::error_code ec, std::size_t) {
-            self->writing_ = false;
-            if (ec)
-                return self->fail("write", ec);
-            self->outgoing_.clear();
-            if (!self->pending_.empty()) {
-                self->outgoing_.swap(self->pending_);
-                self->write();
-            }
-        });
-    }
-
-    void read()
-    {
-        if (have_ == buf_.size())
-            buf_.resize(buf_.size() * 2); // a frame larger than the buffer
-        socket_.async_read_some(asio::buffer(buf_.data() + have_, buf_.size() - have_),
-                                [self = shared_from_this()](std::error_code ec, std::size_t n) {
-                                    if (ec)
-                                        return self->fail("read", ec);
-                                    self->have_ += n;
-                                    if (self->consume())
-                                        self->read();
-                                });
-    }
-
-    // Parses what is buffered; false once the connection is done.
-    bool consume()
-    {
-        std::size_t at = 0;
-        if (!handshaken_) {
-            const std::string_view in(buf_.data(), have_);
-            const auto end = in.find("\r\n\r\n");
-            if (end == std::string_view::npos)
-                return true;
-            if (in.compare(0, 12, "HTTP/1.1 101") != 0) {
-                std::fprintf(stderr, "backplane-loadgen: handshake refused: %.*s\n",
-                             static_cast<int>(in.find('\r')), in.data());
-                return false;
-            }
-            handshaken_ = true;
-            open_ = true;
-            at = end + 4;
+        io_uring_sqe* e = ::io_uring_get_sqe(&ring_);
+        if (!e) { // the submission queue is full: make room
+            ::io_uring_submit(&ring_);
+            e = ::io_uring_get_sqe(&ring_);
         }
-        const std::int64_t now = now_ns();
-        for (;;) {
-            const auto* b = reinterpret_cast<const unsigned char*>(buf_.data() + at);
-            const auto h = read_frame_header(b, have_ - at);
-            if (!h)
-                break;
-            const std::size_t head = h->size, len = h->payload;
-            if (have_ - at < head + len) {
-                if (head + len > buf_.size())
-                    buf_.resize(head + len);
-                break;
-            }
-            on_frame(b[0] & 0x0f, std::string_view(buf_.data() + at + head, len), now);
-            at += head + len;
-            if (!open_)
-                return false;
+        return e;
+    }
+
+    void give_back(unsigned id, unsigned offset)
+    {
+        ::io_uring_buf_ring_add(pool_, memory_.data() + std::size_t(id) * size_, size_, static_cast<unsigned short>(id),
+                                ::io_uring_buf_ring_mask(count_), static_cast<int>(offset));
+    }
+
+    Owner& owner_;
+    io_uring ring_{};
+    io_uring_buf_ring* pool_ = nullptr;
+    const unsigned count_, size_;
+    std::vector<char> memory_;
+    std::vector<std::size_t> rearm_;
+};
+
+class generator {
+public:
+    generator(const settings& s, totals& t) : settings_(s), totals_(t), clients_(static_cast<std::size_t>(s.clients)) {}
+
+    // Connects client `i` (blocking: loopback, a few microseconds) and sends its handshake.
+    bool connect(std::size_t i)
+    {
+        const std::size_t target = i % settings_.targets.size();
+        client& c = clients_[i];
+        c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        const int one = 1;
+        ::setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        const auto* to = reinterpret_cast<const sockaddr*>(&settings_.targets[target]);
+        if (c.fd < 0 || ::connect(c.fd, to, sizeof(sockaddr_in)) != 0) {
+            std::fprintf(stderr, "backplane-loadgen: connect: %s\n", std::strerror(errno));
+            return false;
         }
-        std::memmove(buf_.data(), buf_.data() + at, have_ - at);
-        have_ -= at;
+        ring_.receive(c.fd, i);
+        write(i, "GET /ws?user=load" + std::to_string(i) + " HTTP/1.1\r\nHost: " + settings_.hosts[target]
+                     + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
         return true;
     }
 
-    void on_frame(int opcode, std::string_view payload, std::int64_t now)
+    // Queues one text frame from client `i`.
+    void send_text(std::size_t i, std::string_view text)
     {
+        std::string frame(1, static_cast<char>(0x81));
+        if (text.size() < 126) {
+            frame += static_cast<char>(0x80 | text.size());
+        } else {
+            frame += static_cast<char>(0x80 | 126);
+            frame += static_cast<char>(text.size() >> 8);
+            frame += static_cast<char>(text.size() & 0xff);
+        }
+        frame.append(4, '\0'); // the zero masking key: the payload goes as is
+        frame.append(text);
+        write(i, frame);
+    }
+
+    void run_once(std::int64_t timeout_ns) { ring_.run_once(std::max<std::int64_t>(timeout_ns, 0)); }
+
+    // The ring's completions.
+    void on_receive(std::size_t i, std::string_view bytes)
+    {
+        client& c = clients_[i];
+        if (c.partial.empty()) {
+            keep_rest(c, consume(i, bytes), bytes);
+        } else {
+            c.partial.append(bytes);
+            const std::string_view all = c.partial;
+            keep_rest(c, consume(i, all), all);
+        }
+    }
+    void on_receive_end(std::size_t i, int result)
+    {
+        client& c = clients_[i];
+        if (!c.ended)
+            std::fprintf(stderr, "backplane-loadgen: read: %s\n",
+                         result == 0 ? "the server closed the connection" : std::strerror(-result));
+        end(c);
+    }
+    void rearm(std::size_t i)
+    {
+        if (!clients_[i].ended)
+            ring_.receive(clients_[i].fd, i);
+    }
+    void on_sent(std::size_t i, int result)
+    {
+        client& c = clients_[i];
+        if (result < 0) {
+            if (!c.ended)
+                std::fprintf(stderr, "backplane-loadgen: write: %s\n", std::strerror(-result));
+            end(c);
+            return;
+        }
+        c.writing.erase(0, static_cast<std::size_t>(result));
+        c.writing += c.queued; // a partial send goes on with what queued since
+        c.queued.clear();
+        if (!c.writing.empty())
+            ring_.send(c.fd, c.writing, i);
+    }
+
+private:
+    struct client {
+        int fd = -1;
+        std::string partial;          // the start of a frame not yet whole
+        std::string writing, queued;  // bytes being sent; bytes waiting for that
+        bool handshaken = false, open = false, welcomed = false, ended = false;
+    };
+
+    void end(client& c)
+    {
+        if (c.ended)
+            return;
+        c.ended = true;
+        c.open = false;
+        if (c.welcomed)
+            ++totals_.closed;
+        else
+            ++totals_.failed;
+    }
+
+    void write(std::size_t i, std::string_view bytes)
+    {
+        client& c = clients_[i];
+        if (!c.writing.empty()) {
+            c.queued.append(bytes);
+            return;
+        }
+        c.writing.assign(bytes);
+        ring_.send(c.fd, c.writing, i);
+    }
+
+    // Keeps the bytes of `in` from `at` on as the start of the next frame
+    // (`in` may be the client's own `partial`).
+    static void keep_rest(client& c, std::size_t at, std::string_view in)
+    {
+        if (at == in.size())
+            c.partial.clear();
+        else if (in.data() == c.partial.data())
+            c.partial.erase(0, at);
+        else
+            c.partial.assign(in.substr(at));
+    }
+
+    // Handles the whole frames in `in`; returns where the first partial one starts.
+    std::size_t consume(std::size_t i, std::string_view in)
+    {
+        client& c = clients_[i];
+        std::size_t at = 0;
+        if (!c.handshaken) {
+            const auto end_of_head = in.find("\r\n\r\n");
+            if (end_of_head == std::string_view::npos)
+                return 0;
+            if (in.compare(0, 12, "HTTP/1.1 101") != 0) {
+                std::fprintf(stderr, "backplane-loadgen: handshake refused: %.*s\n",
+                             static_cast<int>(in.find('\r')), in.data());
+                c.handshaken = true;
+                end(c);
+                return in.size();
+            }
+            c.handshaken = true;
+            c.open = true;
+            at = end_of_head + 4;
+        }
+        const std::int64_t now = now_ns();
+        while (c.open) {
+            const auto* b = reinterpret_cast<const unsigned char*>(in.data() + at);
+            const auto h = read_frame_header(b, in.size() - at);
+            if (!h || in.size() - at < h->size + h->payload)
+                break;
+            on_frame(i, b[0] & 0x0f, in.substr(at + h->size, h->payload), now);
+            at += h->size + h->payload;
+        }
+        return c.open ? at : in.size();
+    }
+
+    void on_frame(std::size_t i, int opcode, std::string_view payload, std::int64_t now)
+    {
+        client& c = clients_[i];
         if (opcode == 8) {
             std::fprintf(stderr, "backplane-loadgen: closed by the server (%u)\n",
                          payload.size() >= 2 ? (unsigned(static_cast<unsigned char>(payload[0])) << 8)
                                  | static_cast<unsigned char>(payload[1]) : 1005u);
-            ++totals_.closed;
-            open_ = false;
+            end(c);
             return;
         }
         if (opcode == 9) { // ping: pong with the same payload
-            send_control(10, payload);
+            std::string pong{static_cast<char>(0x8a), static_cast<char>(0x80 | payload.size())};
+            pong.append(4, '\0');
+            pong.append(payload);
+            write(i, pong);
             return;
         }
         static constexpr std::string_view key = "\"text\":\"";
         const auto t = payload.find(key);
         if (opcode != 1 || t == std::string_view::npos) {
             ++totals_.other;
-            if (!welcomed_ && payload.find("\"welcome\"") != std::string_view::npos) {
-                welcomed_ = true;
+            if (!c.welcomed && payload.find("\"welcome\"") != std::string_view::npos) {
+                c.welcomed = true;
                 ++totals_.welcomed;
             }
             return;
@@ -316,23 +500,12 @@ private:
         totals_.last_receipt = now;
     }
 
-    void send_control(int opcode, std::string_view payload)
-    {
-        std::string& out = writing_ ? pending_ : outgoing_;
-        out.push_back(static_cast<char>(0x80 | opcode));
-        out.push_back(static_cast<char>(0x80 | payload.size()));
-        out.append(4, '\0');
-        out.append(payload);
-        if (!writing_)
-            write();
-    }
-
-    asio::ip::tcp::socket socket_;
+    const settings& settings_;
     totals& totals_;
-    std::vector<char> buf_;
-    std::size_t have_ = 0;
-    std::string request_, outgoing_, pending_;
-    bool writing_ = false, handshaken_ = false, open_ = false, welcomed_ = false;
+    std::vector<client> clients_;
+    // 2,048 buffers of 16 KiB: enough for every client of a run to have
+    // a read in flight at once; if they run out, a receive is armed again.
+    ring<generator> ring_{*this, 2048, 16384};
 };
 
 } // namespace
@@ -340,37 +513,23 @@ private:
 int main(int argc, char** argv)
 {
     const settings s = parse_args(argc, argv);
-    asio::io_context io(1);
+    std::signal(SIGINT, [](int) { stopping = 1; });
+    std::signal(SIGTERM, [](int) { stopping = 1; });
     totals t;
-    bool stop = false;
-    asio::signal_set signals(io, SIGINT, SIGTERM);
-    signals.async_wait([&](std::error_code ec, int) {
-        if (!ec) {
-            stop = true;
-            io.stop();
-        }
-    });
-
-    std::vector<asio::ip::tcp::resolver::results_type> where;
-    asio::ip::tcp::resolver resolver(io);
-    for (const auto& [host, port] : s.targets)
-        where.push_back(resolver.resolve(host, port));
+    generator g(s, t);
 
     // Connect in waves, so that the listen backlog is never the limit.
-    std::vector<std::shared_ptr<client>> clients;
-    const std::size_t buffer = s.idle > 0 ? 1024 : 16384;
     const auto connect_start = clock_type::now();
-    for (int i = 0; i < s.clients && !stop; ++i) {
-        const auto target = static_cast<std::size_t>(i) % s.targets.size();
-        clients.push_back(std::make_shared<client>(io, t, buffer));
-        clients.back()->start(where[target], s.targets[target].first, i);
+    for (int i = 0; i < s.clients && !stopping; ++i) {
+        if (!g.connect(static_cast<std::size_t>(i)))
+            return 1;
         if (i % 500 == 499)
-            while (t.welcomed < i - 1000 && !stop)
-                io.run_one();
+            while (t.welcomed + t.failed < i - 1000 && !stopping)
+                g.run_once(100'000'000);
     }
     const auto deadline = clock_type::now() + std::chrono::seconds(30);
-    while (t.welcomed < s.clients && clock_type::now() < deadline && !stop)
-        io.run_one_for(std::chrono::milliseconds(100));
+    while (t.welcomed + t.failed < s.clients && clock_type::now() < deadline && !stopping)
+        g.run_once(100'000'000);
     const double connect_s = std::chrono::duration<double>(clock_type::now() - connect_start).count();
     std::printf("connected %d/%d clients over %zu instance(s) in %.2f s\n", t.welcomed, s.clients,
                 s.targets.size(), connect_s);
@@ -380,47 +539,39 @@ int main(int argc, char** argv)
     if (s.idle > 0) {
         std::printf("idle; SIGINT or SIGTERM ends\n");
         std::fflush(stdout);
-        io.run();
+        while (!stopping)
+            g.run_once(1'000'000'000);
         return 0;
     }
 
     // Sending: `batch` messages every batch/rate seconds, senders in turn.
     std::string text;
-    const auto tick = std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 * s.batch / s.rate));
-    const std::uint64_t total = static_cast<std::uint64_t>(s.rate * s.duration);
-    asio::steady_timer timer(io);
-    auto next = clock_type::now();
-    std::function<void()> send_tick = [&] {
-        for (int k = 0; k < s.batch && t.sent < total; ++k) {
-            const std::int64_t now = now_ns();
-            if (t.first_send == 0)
-                t.first_send = now;
-            std::string body = std::to_string(t.sent) + ":" + std::to_string(now) + ":";
-            body.resize(s.size, 'x');
-            text.assign("{\"op\":\"send\",\"text\":\"").append(body).append("\"}");
-            clients[t.sent % static_cast<std::uint64_t>(s.senders)]->send_text(text);
-            ++t.sent;
-        }
-        if (t.sent >= total || stop)
-            return;
-        next += tick;
-        timer.expires_at(next);
-        timer.async_wait([&](std::error_code ec) {
-            if (!ec)
-                send_tick();
-        });
-    };
+    const auto tick = static_cast<std::int64_t>(1e9 * s.batch / s.rate);
+    const auto total = static_cast<std::uint64_t>(s.rate * s.duration);
     const auto cpu_start = cpu_seconds();
-    send_tick();
-    const std::uint64_t expected_per_message = static_cast<std::uint64_t>(s.clients);
-    while (!stop && t.sent < total)
-        io.run_one();
-    const auto grace_end = clock_type::now() + std::chrono::milliseconds(static_cast<int>(s.grace * 1000));
-    while (!stop && t.received < t.sent * expected_per_message && clock_type::now() < grace_end)
-        io.run_one_for(std::chrono::milliseconds(50));
+    std::int64_t next = now_ns();
+    while (!stopping && t.sent < total) {
+        if (now_ns() >= next) {
+            for (int k = 0; k < s.batch && t.sent < total; ++k) {
+                const std::int64_t now = now_ns();
+                if (t.first_send == 0)
+                    t.first_send = now;
+                std::string body = std::to_string(t.sent) + ":" + std::to_string(now) + ":";
+                body.resize(s.size, 'x');
+                text.assign("{\"op\":\"send\",\"text\":\"").append(body).append("\"}");
+                g.send_text(t.sent % static_cast<std::uint64_t>(s.senders), text);
+                ++t.sent;
+            }
+            next += tick;
+        }
+        g.run_once(next - now_ns());
+    }
+    const std::uint64_t expected = t.sent * static_cast<std::uint64_t>(s.clients);
+    const std::int64_t grace_end = now_ns() + static_cast<std::int64_t>(s.grace * 1e9);
+    while (!stopping && t.received < expected && now_ns() < grace_end)
+        g.run_once(50'000'000);
 
     const auto cpu_end = cpu_seconds();
-    const std::uint64_t expected = t.sent * expected_per_message;
     const double window_s = static_cast<double>(t.last_receipt - t.first_send) / 1e9;
     std::printf("sent %llu messages of %zu bytes at %.0f/s for %.1f s from %d sender(s)\n",
                 static_cast<unsigned long long>(t.sent), s.size, s.rate, s.duration, s.senders);

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -641,3 +642,74 @@ TEST_CASE("presence: where and online answer from the map, and Option B routes a
     }
     CHECK(online == "false"); // gone at once on disconnect, not after the ttl
 }
+
+#if defined(BACKPLANE_LOADGEN_PATH)
+namespace {
+
+// Runs backplane-loadgen with `args` to its end; its exit status and output.
+std::pair<int, std::string> run_loadgen(std::vector<std::string> args, const std::function<void()>& meanwhile = {})
+{
+    const auto out = std::filesystem::temp_directory_path() / ("backplane-e2e-loadgen-" + std::to_string(::getpid()));
+    args.insert(args.begin(), BACKPLANE_LOADGEN_PATH);
+    process_options o;
+    o.output_file = out.string();
+    process p(args, o);
+    if (meanwhile)
+        meanwhile();
+    REQUIRE(p.wait_for(30000ms));
+    const int status = p.wait();
+    std::ifstream in(out);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::filesystem::remove(out);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text.str()};
+}
+
+} // namespace
+
+TEST_CASE("the load generator counts every delivery, and a lost connection as a failed run")
+{
+    cluster c;
+    const std::vector<std::string> to_both = {"--target", "127.0.0.1:" + std::to_string(c.a.port()),
+                                              "--target", "127.0.0.1:" + std::to_string(c.b.port())};
+    SECTION("all delivered")
+    {
+        auto args = to_both;
+        for (const char* a : {"--clients", "40", "--senders", "2", "--rate", "50", "--duration", "1"})
+            args.emplace_back(a);
+        const auto [status, out] = run_loadgen(args);
+        INFO(out);
+        CHECK(status == 0);
+        CHECK(out.find("connected 40/40 clients over 2 instance(s)") != std::string::npos);
+        // 50 messages, each to all 40 clients (the senders too).
+        CHECK(out.find("deliveries: expected 2000, received 2000, lost 0 (0.0000%), connections closed 0")
+              != std::string::npos);
+        CHECK(c.a.metric("backplane_deliveries_total") + c.b.metric("backplane_deliveries_total") == 2000);
+    }
+    SECTION("an instance killed mid-run")
+    {
+        auto args = to_both;
+        for (const char* a : {"--clients", "40", "--rate", "50", "--duration", "2", "--grace", "1"})
+            args.emplace_back(a);
+        const auto [status, out] = run_loadgen(args, [&] {
+            while (c.b.metric("backplane_deliveries_total") < 100) // sending has begun
+                std::this_thread::sleep_for(10ms);
+            c.b.proc().kill();
+        });
+        INFO(out);
+        CHECK(status == 1);
+        CHECK(out.find("connections closed 20") != std::string::npos); // b's half
+        CHECK(out.find("lost 0 ") == std::string::npos);
+    }
+    SECTION("a refused handshake")
+    {
+        instance full("full", c.redis.url(), {"--max-connections", "1"});
+        const auto [status, out] = run_loadgen({"--target", "127.0.0.1:" + std::to_string(full.port()),
+                                                "--clients", "3", "--rate", "10", "--duration", "1"});
+        INFO(out);
+        CHECK(status == 1);
+        CHECK(out.find("handshake refused: HTTP/1.1 503") != std::string::npos);
+        CHECK(out.find("connected 1/3 clients") != std::string::npos);
+    }
+}
+#endif
