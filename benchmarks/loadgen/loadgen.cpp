@@ -174,8 +174,10 @@ struct totals {
 volatile std::sig_atomic_t stopping = 0;
 
 // One io_uring ring: multishot receives into a pool of provided buffers,
-// and sends. Completions go to `on_receive` and `on_sent` of the owner,
-// with the index the operation was started for.
+// and sends. Completions go to the owner with the index the operation was
+// started for: on_receive (bytes read), on_receive_end (the connection
+// ended or failed), rearm (a receive stopped for want of buffers, or by
+// the kernel's choice: start another) and on_sent.
 template <class Owner>
 class ring {
 public:
