@@ -669,6 +669,12 @@ std::pair<int, std::string> run_loadgen(std::vector<std::string> args, const std
 
 TEST_CASE("the load generator counts every delivery, and a lost connection as a failed run")
 {
+    // It runs on io_uring (multishot receives need Linux 6.0; the transport's
+    // ring, asked for here, needs 6.1).
+    if (!kernel_gives_send_ring()) {
+        WARN("this kernel refuses io_uring: the load generator cannot run here");
+        return;
+    }
     cluster c;
     const std::vector<std::string> to_both = {"--target", "127.0.0.1:" + std::to_string(c.a.port()),
                                               "--target", "127.0.0.1:" + std::to_string(c.b.port())};
