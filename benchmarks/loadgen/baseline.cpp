@@ -42,23 +42,6 @@ struct client {
     bool open = false;   // handshake done
 };
 
-std::string frame(int opcode, std::string_view payload)
-{
-    std::string f(1, static_cast<char>(0x80 | opcode));
-    if (payload.size() < 126) {
-        f += static_cast<char>(payload.size());
-    } else if (payload.size() < 65536) {
-        f += static_cast<char>(126);
-        f += static_cast<char>(payload.size() >> 8);
-        f += static_cast<char>(payload.size() & 0xff);
-    } else {
-        f += static_cast<char>(127);
-        for (int i = 7; i >= 0; --i)
-            f += static_cast<char>((payload.size() >> (8 * i)) & 0xff);
-    }
-    return f.append(payload);
-}
-
 std::string accept_key(std::string_view key)
 {
     const std::string s = std::string(key) + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -154,7 +137,7 @@ private:
             const auto key_end = c.in.find("\r\n", k);
             const std::string reply = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                                       "Sec-WebSocket-Accept: " + accept_key(std::string_view(c.in).substr(k + 19, key_end - k - 19))
-                + "\r\n\r\n" + frame(1, "{\"type\":\"welcome\"}");
+                + "\r\n\r\n" + make_frame(1, "{\"type\":\"welcome\"}", false);
             c.in.erase(0, end + 4);
             c.open = true;
             if (!send(fd, c, reply))
@@ -183,8 +166,8 @@ private:
             const int opcode = b[0] & 0x0f;
             at += head + 4 + len;
             if (opcode == 1)
-                batch_ += frame(1, payload);
-            else if (opcode == 9 && !send(fd, c, frame(10, payload)))
+                batch_ += make_frame(1, payload, false);
+            else if (opcode == 9 && !send(fd, c, make_frame(10, payload, false)))
                 return;
             else if (opcode == 8)
                 return drop(fd);

@@ -329,20 +329,7 @@ public:
     }
 
     // Queues one text frame from client `i`.
-    void send_text(std::size_t i, std::string_view text)
-    {
-        std::string frame(1, static_cast<char>(0x81));
-        if (text.size() < 126) {
-            frame += static_cast<char>(0x80 | text.size());
-        } else {
-            frame += static_cast<char>(0x80 | 126);
-            frame += static_cast<char>(text.size() >> 8);
-            frame += static_cast<char>(text.size() & 0xff);
-        }
-        frame.append(4, '\0'); // the zero masking key: the payload goes as is
-        frame.append(text);
-        write(i, frame);
-    }
+    void send_text(std::size_t i, std::string_view text) { write(i, make_frame(1, text, true)); }
 
     void run_once(std::int64_t timeout_ns) { ring_.run_once(std::max<std::int64_t>(timeout_ns, 0)); }
 
@@ -473,10 +460,7 @@ private:
             return;
         }
         if (opcode == 9) { // ping: pong with the same payload
-            std::string pong{static_cast<char>(0x8a), static_cast<char>(0x80 | payload.size())};
-            pong.append(4, '\0');
-            pong.append(payload);
-            write(i, pong);
+            write(i, make_frame(10, payload, true));
             return;
         }
         static constexpr std::string_view key = "\"text\":\"";

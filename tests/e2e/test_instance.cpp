@@ -406,9 +406,7 @@ TEST_CASE("handshakes that arrive together do not pass the connection limit eith
         REQUIRE(fds.back() >= 0);
     }
     for (std::size_t i = 0; i < fds.size(); ++i) {
-        const std::string req = "GET /ws?user=u" + std::to_string(i) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+        const std::string req = handshake_request("/ws?user=u" + std::to_string(i));
         REQUIRE(::send(fds[i], req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size()));
     }
     int accepted = 0, refused = 0;
@@ -698,7 +696,9 @@ TEST_CASE("the load generator counts every delivery, and a lost connection as a 
         for (const char* a : {"--clients", "40", "--rate", "50", "--duration", "2", "--grace", "1"})
             args.emplace_back(a);
         const auto [status, out] = run_loadgen(args, [&] {
-            while (c.b.metric("backplane_deliveries_total") < 100) // sending has begun
+            const auto deadline = std::chrono::steady_clock::now() + 10s;
+            while (c.b.metric("backplane_deliveries_total") < 100 // sending has begun
+                   && std::chrono::steady_clock::now() < deadline)
                 std::this_thread::sleep_for(10ms);
             c.b.proc().kill();
         });

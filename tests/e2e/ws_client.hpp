@@ -97,6 +97,14 @@ inline long long metric_value(const std::string& body, std::string_view name)
     return sp == std::string::npos ? -1 : std::stoll(body.substr(sp + 2));
 }
 
+/// A WebSocket handshake request for `path` ("/ws?user=a") on 127.0.0.1.
+inline std::string handshake_request(std::string_view path)
+{
+    return "GET " + std::string(path) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+}
+
 class ws_client {
 public:
     using clock = std::chrono::steady_clock;
@@ -108,10 +116,7 @@ public:
         fd_ = connect_loopback(port, rcvbuf);
         if (fd_ < 0)
             throw std::runtime_error("ws_client: cannot connect");
-        const std::string req = "GET " + std::string(path) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
-        write_all(req);
+        write_all(handshake_request(path));
         const auto deadline = clock::now() + std::chrono::seconds(5);
         std::size_t end;
         while ((end = in_.find("\r\n\r\n")) == std::string::npos)

@@ -1,7 +1,8 @@
 // tests/support/io_uring.hpp - whether this kernel sets up an io_uring ring
-// with the flags the WebSocket transport asks for (detail/send_ring.hpp): it may be too old, or io_uring
-// may be disabled by sysctl or a seccomp filter. Asked with the bare system
-// call, so that the answer does not come from the code under test.
+// with the flags the WebSocket transport asks for (detail/send_ring.hpp):
+// it may be too old, or io_uring may be disabled by sysctl or a seccomp
+// filter. Asked with the bare system call, so that the answer does not come
+// from the code under test.
 #ifndef BACKPLANE_TESTS_SUPPORT_IO_URING_HPP
 #define BACKPLANE_TESTS_SUPPORT_IO_URING_HPP
 
