@@ -15,15 +15,20 @@
 // clients connect, are welcomed, and stay idle until SIGINT/SIGTERM (for
 // memory measurements).
 //
-// One thread and one io_uring ring (liburing; Linux 6.0 or later). Every
-// client's socket has one multishot receive armed on the ring, drawing from a
-// shared pool of provided buffers: whenever the generator waits, the kernel
-// reads every socket that has data, with no system call per socket and no
-// read buffer per client; sends go through the same ring. The generator
+// The clients are split over `--threads` threads (default 1), each with its
+// own io_uring ring (liburing; Linux 6.0 or later). Every client's socket has
+// one multishot receive armed on its thread's ring, drawing from the ring's
+// pool of provided buffers: whenever a thread waits, the kernel reads every
+// socket of its clients that has data, with no system call per socket and
+// no read buffer per client; sends go through the same ring. The generator
 // shares the machine with what it measures, so it should do as little as it
-// can. Frames are parsed in place from the pool's buffers (a frame split
-// between two reads is kept by its client), and sends are masked with the
-// zero key (valid WebSocket, and no per-byte work).
+// can. A read costs the reader about as much kernel time as the write cost
+// the server, so one thread reading the 1,000 receipts of a message can be
+// the last to finish while a core waits idle (two threads share that work);
+// but when every core is busy, a second thread takes its share of them from
+// the server. Frames are parsed in place from the pool's buffers (a frame
+// split between two reads is kept by its client), and sends are masked with
+// the zero key (valid WebSocket, and no per-byte work).
 #include "frame_header.hpp"
 
 #include <liburing.h>
@@ -36,6 +41,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -45,6 +51,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -76,6 +83,7 @@ struct settings {
     double grace = 3;        // seconds to wait for stragglers
     int idle = 0;            // idle mode: this many clients, no messages
     int batch = 1;           // messages per tick (tick = batch / rate)
+    int threads = 1;         // each with its own ring and its share of the clients
 };
 
 [[noreturn]] void usage(const char* why)
@@ -84,7 +92,8 @@ struct settings {
                  "backplane-loadgen: %s\n"
                  "usage: backplane-loadgen --target IPV4:PORT [--target ...] [--clients N] [--senders N]\n"
                  "         [--rate MSG_PER_S] [--size BYTES] [--duration S] [--grace S] [--batch N]\n"
-                 "       backplane-loadgen --target IPV4:PORT --idle N\n",
+                 "         [--threads N]\n"
+                 "       backplane-loadgen --target IPV4:PORT --idle N [--threads N]\n",
                  why);
     std::exit(2);
 }
@@ -116,17 +125,19 @@ settings parse_args(int argc, char** argv)
         else if (flag == "--grace") s.grace = std::atof(v.c_str());
         else if (flag == "--idle") s.idle = std::atoi(v.c_str());
         else if (flag == "--batch") s.batch = std::max(1, std::atoi(v.c_str()));
+        else if (flag == "--threads") s.threads = std::atoi(v.c_str());
         else usage("unknown flag");
     }
     if (s.targets.empty())
         usage("no --target");
     if (s.idle > 0)
         s.clients = s.idle;
-    if (s.clients < 1 || s.rate <= 0)
-        usage("--clients and --rate must be positive");
+    if (s.clients < 1 || s.rate <= 0 || s.threads < 1)
+        usage("--clients, --rate and --threads must be positive");
     if (s.size < 32)
         usage("--size must be at least 32 (the text carries a sequence number and a timestamp)");
     s.senders = std::clamp(s.senders, 1, s.clients);
+    s.threads = std::min(s.threads, s.clients);
     return s;
 }
 
@@ -152,6 +163,13 @@ public:
         return max_ms();
     }
     double max_ms() const { return static_cast<double>(max_) / 1e6; }
+    void merge(const histogram& o)
+    {
+        for (std::size_t i = 0; i < buckets_.size(); ++i)
+            buckets_[i] += o.buckets_[i];
+        max_ = std::max(max_, o.max_);
+        count_ += o.count_;
+    }
 
 private:
     std::vector<std::uint64_t> buckets_ = std::vector<std::uint64_t>(1000000);
@@ -162,16 +180,27 @@ private:
 struct totals {
     std::uint64_t sent = 0;
     std::uint64_t received = 0;   // deliveries of messages of this run
-    std::uint64_t other = 0;      // other frames (welcome, errors)
     std::uint64_t closed = 0;     // connections closed under us once welcomed
     int welcomed = 0;
     int failed = 0;               // connections refused or closed before their welcome
     std::int64_t first_send = 0;
     std::int64_t last_receipt = 0;
     histogram latency;
+
+    // Adds another thread's results (its connection counts are not results).
+    void merge(const totals& o)
+    {
+        sent += o.sent;
+        received += o.received;
+        closed += o.closed;
+        if (o.first_send != 0 && (first_send == 0 || o.first_send < first_send))
+            first_send = o.first_send;
+        last_receipt = std::max(last_receipt, o.last_receipt);
+        latency.merge(o.latency);
+    }
 };
 
-volatile std::sig_atomic_t stopping = 0;
+std::atomic<bool> stopping{false}; // set by SIGINT and SIGTERM
 
 // One io_uring ring: multishot receives into a pool of provided buffers,
 // and sends. Completions go to the owner with the index the operation was
@@ -306,12 +335,17 @@ private:
 
 class generator {
 public:
-    generator(const settings& s, totals& t) : settings_(s), totals_(t), clients_(static_cast<std::size_t>(s.clients)) {}
+    // Clients `first` to `first + count - 1` of the run, known here by
+    // their index from 0 (the run's index names the user and picks the target).
+    generator(const settings& s, totals& t, int first, int count)
+        : settings_(s), totals_(t), first_(static_cast<std::size_t>(first)), clients_(static_cast<std::size_t>(count))
+    {
+    }
 
     // Connects client `i` (blocking: loopback, a few microseconds) and sends its handshake.
     bool connect(std::size_t i)
     {
-        const std::size_t target = i % settings_.targets.size();
+        const std::size_t target = (first_ + i) % settings_.targets.size();
         client& c = clients_[i];
         c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         const int one = 1;
@@ -322,7 +356,7 @@ public:
             return false;
         }
         ring_.receive(c.fd, i);
-        write(i, "GET /ws?user=load" + std::to_string(i) + " HTTP/1.1\r\nHost: " + settings_.hosts[target]
+        write(i, "GET /ws?user=load" + std::to_string(first_ + i) + " HTTP/1.1\r\nHost: " + settings_.hosts[target]
                      + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
                        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
         return true;
@@ -466,7 +500,6 @@ private:
         static constexpr std::string_view key = "\"text\":\"";
         const auto t = payload.find(key);
         if (opcode != 1 || t == std::string_view::npos) {
-            ++totals_.other;
             if (!c.welcomed && payload.find("\"welcome\"") != std::string_view::npos) {
                 c.welcomed = true;
                 ++totals_.welcomed;
@@ -488,76 +521,133 @@ private:
 
     const settings& settings_;
     totals& totals_;
+    const std::size_t first_;
     std::vector<client> clients_;
     // 2,048 buffers of 16 KiB: enough for every client of a run to have
     // a read in flight at once; if they run out, a receive is armed again.
     ring<generator> ring_{*this, 2048, 16384};
 };
 
-} // namespace
+// What the threads and the main thread share. Each thread fills totals of
+// its own; the main thread reads them once the threads are over, and before
+// that only the counts a thread adds here when its clients are connected.
+struct run {
+    explicit run(int threads) : totals(static_cast<std::size_t>(threads)) {}
+    std::vector<::totals> totals;
+    std::atomic<int> connected_threads{0};
+    std::atomic<int> welcomed{0};
+    // 0 until the main thread says: -1 to end, else when sending begins
+    // (now_ns()); every thread runs the same schedule, sending the messages
+    // of the senders it has.
+    std::atomic<std::int64_t> start{0};
+};
 
-int main(int argc, char** argv)
+void client_thread(const settings& s, run& r, int k)
 {
-    const settings s = parse_args(argc, argv);
-    std::signal(SIGINT, [](int) { stopping = 1; });
-    std::signal(SIGTERM, [](int) { stopping = 1; });
-    totals t;
-    generator g(s, t);
+    totals& t = r.totals[static_cast<std::size_t>(k)];
+    const int first = static_cast<int>(std::int64_t(s.clients) * k / s.threads);
+    const int count = static_cast<int>(std::int64_t(s.clients) * (k + 1) / s.threads) - first;
+    generator g(s, t, first, count);
 
     // Connect in waves, so that the listen backlog is never the limit.
-    const auto connect_start = clock_type::now();
-    for (int i = 0; i < s.clients && !stopping; ++i) {
-        if (!g.connect(static_cast<std::size_t>(i)))
-            return 1;
+    for (int i = 0; i < count && !stopping; ++i) {
+        if (!g.connect(static_cast<std::size_t>(i))) {
+            t.failed += count - i;
+            break;
+        }
         if (i % 500 == 499)
             while (t.welcomed + t.failed < i - 1000 && !stopping)
                 g.run_once(100'000'000);
     }
     const auto deadline = clock_type::now() + std::chrono::seconds(30);
-    while (t.welcomed + t.failed < s.clients && clock_type::now() < deadline && !stopping)
+    while (t.welcomed + t.failed < count && clock_type::now() < deadline && !stopping)
         g.run_once(100'000'000);
-    const double connect_s = std::chrono::duration<double>(clock_type::now() - connect_start).count();
-    std::printf("connected %d/%d clients over %zu instance(s) in %.2f s\n", t.welcomed, s.clients,
-                s.targets.size(), connect_s);
-    std::fflush(stdout);
-    if (t.welcomed < s.clients)
-        return 1;
+    r.welcomed += t.welcomed;
+    ++r.connected_threads;
+    while (r.start == 0 && !stopping)
+        g.run_once(1'000'000);
+    const std::int64_t start = r.start;
+    if (start < 0)
+        return;
     if (s.idle > 0) {
-        std::printf("idle; SIGINT or SIGTERM ends\n");
-        std::fflush(stdout);
         while (!stopping)
             g.run_once(1'000'000'000);
-        return 0;
+        return;
     }
 
-    // Sending: `batch` messages every batch/rate seconds, senders in turn.
+    // Sending: `batch` messages every batch/rate seconds; message j comes
+    // from sender j % senders, the senders being the run's first clients.
     std::string text;
     const auto tick = static_cast<std::int64_t>(1e9 * s.batch / s.rate);
     const auto total = static_cast<std::uint64_t>(s.rate * s.duration);
-    const auto cpu_start = cpu_seconds();
-    std::int64_t next = now_ns();
-    while (!stopping && t.sent < total) {
-        if (now_ns() >= next) {
-            for (int k = 0; k < s.batch && t.sent < total; ++k) {
-                const std::int64_t now = now_ns();
-                if (t.first_send == 0)
-                    t.first_send = now;
-                std::string body = std::to_string(t.sent) + ":" + std::to_string(now) + ":";
-                body.resize(s.size, 'x');
-                text.assign("{\"op\":\"send\",\"text\":\"").append(body).append("\"}");
-                g.send_text(t.sent % static_cast<std::uint64_t>(s.senders), text);
-                ++t.sent;
-            }
-            next += tick;
+    const auto due = [&](std::uint64_t j) {
+        return start + static_cast<std::int64_t>(j / static_cast<std::uint64_t>(s.batch)) * tick;
+    };
+    std::uint64_t j = 0;
+    while (!stopping && j < total) {
+        for (; j < total && due(j) <= now_ns(); ++j) {
+            const auto sender = static_cast<int>(j % static_cast<std::uint64_t>(s.senders));
+            if (sender < first || sender >= first + count)
+                continue;
+            const std::int64_t now = now_ns();
+            if (t.first_send == 0)
+                t.first_send = now;
+            std::string body = std::to_string(j) + ":" + std::to_string(now) + ":";
+            body.resize(s.size, 'x');
+            text.assign("{\"op\":\"send\",\"text\":\"").append(body).append("\"}");
+            g.send_text(static_cast<std::size_t>(sender - first), text);
+            ++t.sent;
         }
-        g.run_once(next - now_ns());
+        g.run_once(j < total ? due(j) - now_ns() : 0);
     }
-    const std::uint64_t expected = t.sent * static_cast<std::uint64_t>(s.clients);
+    const std::uint64_t expected = total * static_cast<std::uint64_t>(count);
     const std::int64_t grace_end = now_ns() + static_cast<std::int64_t>(s.grace * 1e9);
     while (!stopping && t.received < expected && now_ns() < grace_end)
         g.run_once(50'000'000);
+}
 
+} // namespace
+
+int main(int argc, char** argv)
+{
+    const settings s = parse_args(argc, argv);
+    std::signal(SIGINT, [](int) { stopping = true; });
+    std::signal(SIGTERM, [](int) { stopping = true; });
+    run r(s.threads);
+    std::vector<std::thread> threads;
+    const auto connect_start = clock_type::now();
+    for (int k = 0; k < s.threads; ++k)
+        threads.emplace_back(client_thread, std::cref(s), std::ref(r), k);
+    const auto finish = [&](std::int64_t start) {
+        r.start = start;
+        for (std::thread& t : threads)
+            t.join();
+    };
+
+    while (r.connected_threads < s.threads)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    const double connect_s = std::chrono::duration<double>(clock_type::now() - connect_start).count();
+    std::printf("connected %d/%d clients over %zu instance(s) in %.2f s\n", r.welcomed.load(), s.clients,
+                s.targets.size(), connect_s);
+    std::fflush(stdout);
+    if (r.welcomed < s.clients) {
+        finish(-1);
+        return 1;
+    }
+    if (s.idle > 0) {
+        std::printf("idle; SIGINT or SIGTERM ends\n");
+        std::fflush(stdout);
+        finish(now_ns());
+        return 0;
+    }
+
+    const auto cpu_start = cpu_seconds();
+    finish(now_ns());
     const auto cpu_end = cpu_seconds();
+    totals t;
+    for (const totals& each : r.totals)
+        t.merge(each);
+    const std::uint64_t expected = t.sent * static_cast<std::uint64_t>(s.clients);
     const double window_s = static_cast<double>(t.last_receipt - t.first_send) / 1e9;
     std::printf("sent %llu messages of %zu bytes at %.0f/s for %.1f s from %d sender(s)\n",
                 static_cast<unsigned long long>(t.sent), s.size, s.rate, s.duration, s.senders);

@@ -690,6 +690,21 @@ TEST_CASE("the load generator counts every delivery, and a lost connection as a 
               != std::string::npos);
         CHECK(c.a.metric("backplane_deliveries_total") + c.b.metric("backplane_deliveries_total") == 2000);
     }
+    SECTION("all delivered, read by two threads, senders on both")
+    {
+        auto args = to_both;
+        // Clients 0-19 are the first thread's, 20-39 the second's; senders 0-24.
+        for (const char* a : {"--clients", "40", "--senders", "25", "--rate", "50", "--duration", "1", "--threads", "2"})
+            args.emplace_back(a);
+        const auto [status, out] = run_loadgen(args);
+        INFO(out);
+        CHECK(status == 0);
+        CHECK(out.find("connected 40/40 clients over 2 instance(s)") != std::string::npos);
+        CHECK(out.find("sent 50 messages") != std::string::npos);
+        CHECK(out.find("deliveries: expected 2000, received 2000, lost 0 (0.0000%), connections closed 0")
+              != std::string::npos);
+        CHECK(c.a.metric("backplane_deliveries_total") + c.b.metric("backplane_deliveries_total") == 2000);
+    }
     SECTION("an instance killed mid-run")
     {
         auto args = to_both;
