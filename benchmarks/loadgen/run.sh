@@ -8,7 +8,11 @@
 # BROKERS="redis-pubsub redis-streams" compares them in one run): 1,000
 # clients over two instances, 64-byte global messages, at 10 messages/s
 # (10,000 deliveries/s: latency) and at 1,000 messages/s (1,000,000
-# deliveries/s: throughput). Then the same two loads against
+# deliveries/s: throughput); the latency load reads with two load
+# generator threads (with one, that thread was still reading a message's
+# last receipts while the other core sat idle), the throughput load with
+# one (there every core is busy, and a second reading thread takes its
+# share from the instances). Then the same two loads against
 # backplane-baseline, a bare single-process broadcaster (the yardstick: what
 # this machine's kernel and loopback allow), and 15,000 idle connections on
 # one instance (RSS growth per connection). RATE, DURATION and IDLE override;
@@ -57,7 +61,7 @@ for broker in "${brokers[@]}"; do
   echo
   echo "=== $broker: instances a :$port_a, b :$port_b"
 
-  load latency 10 "${targets[@]}"
+  load latency 10 "${targets[@]}" --threads 2
   load throughput "${RATE:-1000}" "${targets[@]}" --batch "${BATCH:-1}"
 
   # The next broker starts on an empty server, and the memory scenario on
@@ -75,7 +79,7 @@ baseline_port=$(free_port)
 "$build/benchmarks/loadgen/backplane-baseline" --port "$baseline_port" >"$cluster_work/baseline.log" 2>&1 &
 cluster_pids+=("$!")
 await_line "$cluster_work/baseline.log" '^listening' "$!"
-load "baseline, latency" 10 --target "127.0.0.1:$baseline_port"
+load "baseline, latency" 10 --target "127.0.0.1:$baseline_port" --threads 2
 load "baseline, throughput" "${RATE:-1000}" --target "127.0.0.1:$baseline_port" --batch "${BATCH:-1}"
 
 echo
