@@ -9,13 +9,21 @@
 
 #include <catch2/catch.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <functional>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -122,6 +130,40 @@ void check_write_path(const instance& i, const std::string& batch_writes)
         CHECK(i.metric("backplane_write_batches_total") > 0);
     else
         CHECK(i.metric("backplane_write_batches_total") == 0);
+}
+
+// TCP_NODELAY of each socket of process `pid` accepted on `port`, read
+// through copies of its descriptors (pidfd_getfd, Linux 5.6: allowed to a
+// parent over its child unless the kernel or a sandbox says otherwise);
+// nullopt where that is refused.
+std::optional<std::vector<int>> accepted_no_delay(pid_t pid, std::uint16_t port)
+{
+    const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    if (pidfd < 0)
+        return std::nullopt;
+    std::optional<std::vector<int>> found(std::in_place);
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+        const int fd = static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, std::stoi(entry.path().filename()), 0));
+        if (fd < 0) {
+            if (errno != EBADF) { // not one closed meanwhile: refused
+                found.reset();
+                break;
+            }
+            continue;
+        }
+        sockaddr_in local{}, peer{};
+        socklen_t local_size = sizeof local, peer_size = sizeof peer;
+        int on = 0;
+        socklen_t on_size = sizeof on;
+        if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_size) == 0 && local.sin_family == AF_INET
+            && ntohs(local.sin_port) == port // the listener has no peer
+            && ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_size) == 0
+            && ::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &on_size) == 0)
+            found->push_back(on);
+        ::close(fd);
+    }
+    ::close(pidfd);
+    return found;
 }
 
 // A join is acknowledged once the hub has it; the broker's SUBSCRIBE is on its
@@ -376,6 +418,21 @@ TEST_CASE("pings: a client's ping is answered in order, a client that answers st
     CHECK(f->close_reason() == "idle timeout");
     lively->send_text(R"({"op":"send","text":"still here"})");
     CHECK(field(parse(lively->read_text()), "text") == "still here");
+}
+
+TEST_CASE("every connection has TCP_NODELAY, so that a frame does not wait for the client's ACK of the last")
+{
+    redis_server redis;
+    instance a("a", redis.url());
+    auto one = a.connect("one");
+    auto two = a.connect("two");
+    const auto no_delay = accepted_no_delay(a.proc().pid(), a.port());
+    if (!no_delay) {
+        WARN("this kernel does not let a parent copy its child's descriptors: TCP_NODELAY not checked");
+        return;
+    }
+    CHECK(no_delay->size() >= 2); // and HTTP connections not yet closed
+    CHECK(std::count(no_delay->begin(), no_delay->end(), 0) == 0);
 }
 
 TEST_CASE("the connection limit refuses handshakes past it with 503")

@@ -344,9 +344,11 @@ private:
             /* Pongs are awaited by the sweep, not by a timer per ping. */
             server.set_pong_timeout(0);
 
-            server.set_socket_init_handler([this](::websocketpp::connection_hdl, asio::ip::tcp::socket& s) {
+            // After the accept: websocketpp's socket init handler runs
+            // before it, on a socket not yet open, where the option is lost.
+            server.set_tcp_pre_init_handler([this](::websocketpp::connection_hdl h) {
                 std::error_code ec;
-                s.set_option(asio::ip::tcp::no_delay(options.no_delay), ec);
+                server.get_con_from_hdl(h)->get_raw_socket().set_option(asio::ip::tcp::no_delay(options.no_delay), ec);
             });
             server.set_validate_handler([this](::websocketpp::connection_hdl h) {
                 auto c = server.get_con_from_hdl(h);
