@@ -8,11 +8,9 @@
 # BROKERS="redis-pubsub redis-streams" compares them in one run): 1,000
 # clients over two instances, 64-byte global messages, at 10 messages/s
 # (10,000 deliveries/s: latency) and at 1,000 messages/s (1,000,000
-# deliveries/s: throughput); the latency load reads with two load
-# generator threads (with one, that thread was still reading a message's
-# last receipts while the other core sat idle), the throughput load with
-# one (there every core is busy, and a second reading thread takes its
-# share from the instances). Then the same two loads against
+# deliveries/s: throughput), read by two load generator threads (with one,
+# that thread was still reading a message's last receipts while the other
+# core sat idle). Then the same two loads against
 # backplane-baseline, a bare single-process broadcaster (the yardstick: what
 # this machine's kernel and loopback allow), and 15,000 idle connections on
 # one instance (RSS growth per connection). RATE, DURATION and IDLE override;
@@ -38,7 +36,7 @@ load() {
   shift 2
   echo
   echo "== $heading: 1,000 clients, $rate messages/s of 64 bytes, ${duration} s"
-  "$loadgen_bin" "$@" --clients 1000 --senders 1 --rate "$rate" --size 64 --duration "$duration" || true
+  "$loadgen_bin" "$@" --clients 1000 --senders 1 --rate "$rate" --size 64 --duration "$duration" --threads 2 || true
 }
 
 # await_line FILE PATTERN PID: waits for a line of FILE to match PATTERN,
@@ -61,7 +59,7 @@ for broker in "${brokers[@]}"; do
   echo
   echo "=== $broker: instances a :$port_a, b :$port_b"
 
-  load latency 10 "${targets[@]}" --threads 2
+  load latency 10 "${targets[@]}"
   load throughput "${RATE:-1000}" "${targets[@]}" --batch "${BATCH:-1}"
 
   # The next broker starts on an empty server, and the memory scenario on
@@ -79,7 +77,7 @@ baseline_port=$(free_port)
 "$build/benchmarks/loadgen/backplane-baseline" --port "$baseline_port" >"$cluster_work/baseline.log" 2>&1 &
 cluster_pids+=("$!")
 await_line "$cluster_work/baseline.log" '^listening' "$!"
-load "baseline, latency" 10 --target "127.0.0.1:$baseline_port" --threads 2
+load "baseline, latency" 10 --target "127.0.0.1:$baseline_port"
 load "baseline, throughput" "${RATE:-1000}" --target "127.0.0.1:$baseline_port" --batch "${BATCH:-1}"
 
 echo
