@@ -24,11 +24,10 @@
 // shares the machine with what it measures, so it should do as little as it
 // can. A read costs the reader about as much kernel time as the write cost
 // the server, so one thread reading the 1,000 receipts of a message can be
-// the last to finish while a core waits idle (two threads share that work);
-// but when every core is busy, a second thread takes its share of them from
-// the server. Frames are parsed in place from the pool's buffers (a frame
-// split between two reads is kept by its client), and sends are masked with
-// the zero key (valid WebSocket, and no per-byte work).
+// the last to finish while a core waits idle (run.sh reads with two).
+// Frames are parsed in place from the pool's buffers (a frame split between
+// two reads is kept by its client), and sends are masked with the zero key
+// (valid WebSocket, and no per-byte work).
 #include "frame_header.hpp"
 
 #include <liburing.h>

@@ -156,8 +156,8 @@ std::optional<std::vector<int>> accepted_no_delay(pid_t pid, std::uint16_t port)
         int on = 0;
         socklen_t on_size = sizeof on;
         if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_size) == 0 && local.sin_family == AF_INET
-            && ntohs(local.sin_port) == port // the listener has no peer
-            && ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_size) == 0
+            && ntohs(local.sin_port) == port
+            && ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_size) == 0 // not the listener
             && ::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &on_size) == 0)
             found->push_back(on);
         ::close(fd);
@@ -431,7 +431,7 @@ TEST_CASE("every connection has TCP_NODELAY, so that a frame does not wait for t
         WARN("this kernel does not let a parent copy its child's descriptors: TCP_NODELAY not checked");
         return;
     }
-    CHECK(no_delay->size() >= 2); // and HTTP connections not yet closed
+    CHECK(no_delay->size() >= 2); // the two clients, and any HTTP connection not closed yet
     CHECK(std::count(no_delay->begin(), no_delay->end(), 0) == 0);
 }
 
