@@ -744,29 +744,19 @@ TEST_CASE("the load generator counts every delivery, and a lost connection as a 
                                               "--target", "127.0.0.1:" + std::to_string(c.b.port())};
     SECTION("all delivered")
     {
+        // One reading thread; or two, with senders on both (clients 0-19 are
+        // the first thread's, 20-39 the second's; senders 0-24).
+        const auto [senders, threads] = GENERATE(table<const char*, const char*>({{"2", "1"}, {"25", "2"}}));
+        INFO("--senders " << senders << " --threads " << threads);
         auto args = to_both;
-        for (const char* a : {"--clients", "40", "--senders", "2", "--rate", "50", "--duration", "1"})
-            args.emplace_back(a);
-        const auto [status, out] = run_loadgen(args);
-        INFO(out);
-        CHECK(status == 0);
-        CHECK(out.find("connected 40/40 clients over 2 instance(s)") != std::string::npos);
-        // 50 messages, each to all 40 clients (the senders too).
-        CHECK(out.find("deliveries: expected 2000, received 2000, lost 0 (0.0000%), connections closed 0")
-              != std::string::npos);
-        CHECK(c.a.metric("backplane_deliveries_total") + c.b.metric("backplane_deliveries_total") == 2000);
-    }
-    SECTION("all delivered, read by two threads, senders on both")
-    {
-        auto args = to_both;
-        // Clients 0-19 are the first thread's, 20-39 the second's; senders 0-24.
-        for (const char* a : {"--clients", "40", "--senders", "25", "--rate", "50", "--duration", "1", "--threads", "2"})
+        for (const char* a : {"--clients", "40", "--senders", senders, "--rate", "50", "--duration", "1", "--threads", threads})
             args.emplace_back(a);
         const auto [status, out] = run_loadgen(args);
         INFO(out);
         CHECK(status == 0);
         CHECK(out.find("connected 40/40 clients over 2 instance(s)") != std::string::npos);
         CHECK(out.find("sent 50 messages") != std::string::npos);
+        // 50 messages, each to all 40 clients (the senders too).
         CHECK(out.find("deliveries: expected 2000, received 2000, lost 0 (0.0000%), connections closed 0")
               != std::string::npos);
         CHECK(c.a.metric("backplane_deliveries_total") + c.b.metric("backplane_deliveries_total") == 2000);
