@@ -6,6 +6,7 @@ set -euo pipefail
 
 backplane_packages=(
   g++ cmake make pkg-config
+  clang libclang-rt-14-dev                         # the sanitized build and the fuzz targets
   libasio-dev libwebsocketpp-dev libhiredis-dev   # the library's dependencies
   liburing-dev                                     # batched writes in the WebSocket transport
   catch2 libbenchmark-dev                          # tests and benchmarks
