@@ -291,10 +291,14 @@ public:
         state_->close(c, code, reason);
     }
 
-    /// Graceful drain: stops accepting, closes every connection with 1001
-    /// (going away), and calls `done` on the io_context once every close
-    /// handshake has finished or `drain_timeout` has passed (the sockets left
-    /// are then dropped). Calling it again does nothing.
+    /// Graceful drain: closes every connection with 1001 (going away), and
+    /// calls `done` on the io_context once every close handshake has finished
+    /// or `drain_timeout` has passed (the sockets left are then dropped) and
+    /// the endpoint has stopped listening. Until then it still accepts, so
+    /// that a health check hears that it is draining (`draining()`) and a
+    /// WebSocket handshake is refused with 503, which a load balancer can
+    /// pass on to another instance, rather than a refused connection.
+    /// Calling it again does nothing.
     void drain(std::function<void()> done) { state_->drain(std::move(done)); }
 
     /// Whether drain() was called.
@@ -380,6 +384,8 @@ private:
                 if (on_open)
                     on_open(c);
                 release_handshake(*c);
+                if (draining) // admitted before the drain began, open after it
+                    close(c, ::websocketpp::close::status::going_away, "going away");
             });
             server.set_close_handler([this](::websocketpp::connection_hdl h) { closed(h); });
             server.set_message_handler([this](::websocketpp::connection_hdl h, server_type::message_ptr m) {
@@ -430,7 +436,7 @@ private:
         // spins while the process is out of file descriptors; this one waits.
         void accept()
         {
-            if (draining)
+            if (stopped)
                 return;
             auto c = server.get_connection();
             std::error_code ec;
@@ -440,7 +446,7 @@ private:
                     return accept();
                 }
                 c->terminate(e);
-                if (e == ::websocketpp::error::operation_canceled || draining)
+                if (e == ::websocketpp::error::operation_canceled || stopped)
                     return;
                 ++stats.accept_errors;
                 accept_timer.expires_after(options.accept_retry);
@@ -720,10 +726,6 @@ private:
             draining = true;
             drain_done = std::move(done);
             sweep_timer.cancel();
-            accept_timer.cancel();
-            std::error_code ec;
-            if (server.is_listening())
-                server.stop_listening(ec);
             if (open.empty())
                 return finish_drain();
             const auto all = open; // closing may edit the list
@@ -743,6 +745,11 @@ private:
         void finish_drain()
         {
             drain_timer.cancel();
+            accept_timer.cancel();
+            stopped = true;
+            std::error_code ec;
+            if (server.is_listening())
+                server.stop_listening(ec);
             if (auto done = std::move(drain_done)) {
                 drain_done = nullptr;
                 asio::post(sweep_timer.get_executor(), std::move(done));
@@ -769,6 +776,7 @@ private:
         const frame ping_frame;
         websocketpp_stats stats;
         bool draining = false;
+        bool stopped = false; // the drain is over: no more accepts
         std::function<void()> drain_done;
         validate_handler on_validate;
         connection_handler on_open;
