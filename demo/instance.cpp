@@ -578,6 +578,8 @@ private:
             if (!given)
                 return;
             cursor = *given;
+            if (cursor.empty() || cursor.find_first_not_of("0123456789") != std::string::npos)
+                return reply_error(c, "invalid_cursor", "cursor must be one an online answer gave");
         }
         presence_->online_users(cursor, 100, [this, c](std::error_code ec, online_page page) {
             if (ec)

@@ -367,11 +367,15 @@ public:
 
     /// Calls `done(ec, instance)` with the instance hosting `user`, or an
     /// empty instance if the user is offline (no entry, or a ghost whose
-    /// alive key is gone).
+    /// alive key is gone). While Redis is not connected it fails at once
+    /// with error::not_connected: an answer for a client is not held back
+    /// until Redis returns.
     void where(std::string_view user, where_handler done)
     {
         if (auto ec = validate_name(user))
             return post_where(std::move(done), ec);
+        if (commands_.state() != redis::connection_state::ready)
+            return post_where(std::move(done), error::not_connected);
         run(detail::presence_scripts::where, script_where, {options_.host_key, alive_.name(user), std::string(user)},
             2, [done = std::move(done)](std::error_code ec, const redis::reply& r) {
                 done(ec, !ec && r.type == redis::reply::kind::string ? std::string_view(r.text) : std::string_view());
@@ -387,15 +391,20 @@ public:
     }
 
     /// Calls `done(ec, page)` with one page of online users, from `cursor`
-    /// ("0" to begin; anything but digits: std::errc::invalid_argument). The listing is HSCAN's: users online during the whole
+    /// ("0" to begin; anything but digits: std::errc::invalid_argument;
+    /// Redis not connected: error::not_connected). The listing is HSCAN's: users online during the whole
     /// listing appear at least once, and each page costs about `limit`
     /// entries of work (a small hash, up to hash-max-listpack-entries, 512
     /// by default, is returned whole at once).
     void online_users(std::string_view cursor, std::size_t limit, online_handler done)
     {
-        if (cursor.empty() || cursor.find_first_not_of("0123456789") != std::string_view::npos) {
-            asio::post(executor_,
-                       [done = std::move(done)] { done(std::make_error_code(std::errc::invalid_argument), {}); });
+        std::error_code refused;
+        if (cursor.empty() || cursor.find_first_not_of("0123456789") != std::string_view::npos)
+            refused = std::make_error_code(std::errc::invalid_argument);
+        else if (commands_.state() != redis::connection_state::ready)
+            refused = error::not_connected; // as where(): not held back until Redis returns
+        if (refused) {
+            asio::post(executor_, [done = std::move(done), refused] { done(refused, {}); });
             return;
         }
         run(detail::presence_scripts::list, script_list,
