@@ -99,7 +99,7 @@ TEST_CASE("presence: notify-keyspace-events gets E and x added, and nothing else
     CHECK(detail::notify_flags_with_expired("xK") == "xKE");
 }
 
-TEST_CASE("presence: an entry names its instance while online, and goes at once on the last disconnect")
+TEST_CASE("presence: an entry names its instance while online, and goes at once on the last disconnect", "[timing]")
 {
     redis_server server;
     asio::io_context io;
@@ -134,7 +134,7 @@ TEST_CASE("presence: an entry names its instance while online, and goes at once 
     CHECK(p.stats().errors == 0);
 }
 
-TEST_CASE("presence: a user who reconnected elsewhere keeps the new entry when the old connection closes")
+TEST_CASE("presence: a user who reconnected elsewhere keeps the new entry when the old connection closes", "[timing]")
 {
     redis_server server;
     asio::io_context io;
@@ -169,7 +169,7 @@ TEST_CASE("presence: a user who reconnected elsewhere keeps the new entry when t
     }
 }
 
-TEST_CASE("presence: one heartbeat refreshes every local user with one script call per batch")
+TEST_CASE("presence: one heartbeat refreshes every local user with one script call per batch", "[timing]")
 {
     redis_server server;
     asio::io_context io;
@@ -200,7 +200,7 @@ TEST_CASE("presence: one heartbeat refreshes every local user with one script ca
     CHECK(p.stats().errors == 0);
 }
 
-TEST_CASE("presence: SIGKILL an instance with 100 users: expiry notifications clear them within ttl + 1 s")
+TEST_CASE("presence: SIGKILL an instance with 100 users: expiry notifications clear them within ttl + 1 s", "[timing]")
 {
     redis_server server; // notify-keyspace-events is off by default: the presence turns it on
     asio::io_context io;
@@ -227,7 +227,7 @@ TEST_CASE("presence: SIGKILL an instance with 100 users: expiry notifications cl
     CHECK(integer(io, admin, {"EXISTS", "user:alive:u0"}) == 0);
 }
 
-TEST_CASE("presence: SIGKILL an instance with 100 users: without notifications the sweep clears them within ttl + 1 s")
+TEST_CASE("presence: SIGKILL an instance with 100 users: without notifications the sweep clears them within ttl + 1 s", "[timing]")
 {
     // CONFIG renamed away, as on a managed Redis: notifications stay off.
     redis_server server(redis_server_options{false, {}, {"--rename-command", "CONFIG", ""}});
@@ -264,7 +264,7 @@ TEST_CASE("presence: a clean shutdown of an instance deletes its entries at once
     CHECK(integer(io, admin, {"EXISTS", "user:alive:u0"}) == 0);
 }
 
-TEST_CASE("presence: a shutdown while Redis is down ends at its deadline")
+TEST_CASE("presence: a shutdown while Redis is down ends at its deadline", "[timing]")
 {
     redis_server server;
     asio::io_context io;
