@@ -9,6 +9,7 @@ backplane_packages=(
   clang libclang-rt-14-dev                         # the sanitized build and the fuzz targets
   libasio-dev libwebsocketpp-dev libhiredis-dev   # the library's dependencies
   liburing-dev                                     # batched writes in the WebSocket transport
+  libcli11-dev nlohmann-json3-dev                  # command lines, and the load generator's results
   catch2 libbenchmark-dev                          # tests and benchmarks
   redis-server                                     # the backplane the tests run against
   chromium nodejs npm                              # the chat page's browser test (playwright-core)
