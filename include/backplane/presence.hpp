@@ -367,14 +367,15 @@ public:
 
     /// Calls `done(ec, instance)` with the instance hosting `user`, or an
     /// empty instance if the user is offline (no entry, or a ghost whose
-    /// alive key is gone). While Redis is not connected it fails at once
-    /// with error::not_connected: an answer for a client is not held back
-    /// until Redis returns.
+    /// alive key is gone). While Redis is down (the connection failed and is
+    /// not back) it fails at once with error::not_connected: an answer for a
+    /// client is not held back until Redis returns. Before the first
+    /// connection is up, it waits for it.
     void where(std::string_view user, where_handler done)
     {
         if (auto ec = validate_name(user))
             return post_where(std::move(done), ec);
-        if (commands_.state() != redis::connection_state::ready)
+        if (redis_down())
             return post_where(std::move(done), error::not_connected);
         run(detail::presence_scripts::where, script_where, {options_.host_key, alive_.name(user), std::string(user)},
             2, [done = std::move(done)](std::error_code ec, const redis::reply& r) {
@@ -401,7 +402,7 @@ public:
         std::error_code refused;
         if (cursor.empty() || cursor.find_first_not_of("0123456789") != std::string_view::npos)
             refused = std::make_error_code(std::errc::invalid_argument);
-        else if (commands_.state() != redis::connection_state::ready)
+        else if (redis_down())
             refused = error::not_connected; // as where(): not held back until Redis returns
         if (refused) {
             asio::post(executor_, [done = std::move(done), refused] { done(refused, {}); });
@@ -595,6 +596,13 @@ private:
                                   if (!ec && !life.expired() && r.type == redis::reply::kind::string)
                                       shas_[i] = r.text;
                               });
+    }
+
+    // Whether the command connection failed and is not back yet.
+    bool redis_down() const noexcept
+    {
+        const auto st = commands_.stats().connection;
+        return commands_.state() != redis::connection_state::ready && (st.failed_attempts > 0 || st.disconnects > 0);
     }
 
     // Runs a script: `args` are the keys (the first `keys` of them), then

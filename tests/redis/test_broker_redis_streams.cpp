@@ -241,7 +241,10 @@ TEST_CASE("redis streams: a client that reconnects with its last id while messag
     auto [second, second_id] = c.resume(1, "alice", id_of(got.back()), result);
     for (int b = 0; b < 5; ++b) // keeps flowing during the catch-up
         publish(40);
-    REQUIRE(run_until(c.io, [&] { return first->texts().size() + second->texts().size() >= 600; }, 10000ms));
+    // Structured bindings are captured by name: C++17 lambdas cannot capture them.
+    REQUIRE(run_until(c.io, [&first = first, &second = second] {
+        return first->texts().size() + second->texts().size() >= 600;
+    }, 10000ms));
     c.run();
     REQUIRE(result.has_value());
     CHECK(result->recovered);
@@ -305,7 +308,7 @@ TEST_CASE("redis streams: a restarted Redis keeps history with AOF, and loses it
     REQUIRE(run_until(c.io, [&] { return result.has_value(); }));
     c[0].broadcast("m11"); // after the restart: a new id, never mistaken for an old one
     c.run();
-    REQUIRE(run_until(c.io, [&] { return !b->texts().empty() && payloads(b).back() == "m11"; }));
+    REQUIRE(run_until(c.io, [&b = b] { return !b->texts().empty() && payloads(b).back() == "m11"; }));
     if (aof) {
         CHECK(result->recovered);
         CHECK(result->replayed == 5);
