@@ -343,12 +343,14 @@ function clip(id, a) {
  * @param {string} [o.xLabel]
  * @param {string} [o.yLabel]
  * @param {{name: string, points: Array<[number, number|null]>}[]} o.series
- *        points in x order; a null y breaks the line (a gap in the data)
+ *        points in x order, x a number (seconds since the start, say); a null y
+ *        breaks the line (a gap in the data)
  * @param {{x: number, label: string}[]} [o.markers]
  * @param {number} [o.yMin] default 0, or the data's minimum when below 0
  * @param {number} [o.yMax] default the data's maximum, rounded up to a tick
  * @param {(v: number) => string} [o.xFormat] tooltip format of x (default formatNumber)
  * @param {(v: number) => string} [o.valueFormat] tooltip format of y (default formatNumber)
+ * @param {(v: number) => string} [o.tickFormat] y tick labels (default: 1-2-5 labels, k and M from 100,000)
  * @param {string} [o.slug] data-chart value (default: the title's slug)
  * @param {number} [o.height] default 380
  * @returns {string} SVG markup
@@ -474,7 +476,8 @@ function lineChart(o) {
  * @param {number} [o.yMax] top of the axis (default: the greatest bar, rounded up to a tick)
  * @param {(v: number) => string} [o.valueFormat] format of values in tooltips, value labels and
  *        axis ticks (formatPercent for fractions); default formatNumber and 1-2-5 tick labels
- * @param {boolean} [o.valueLabels] write each value above its bar (default: when 24 bars or fewer, grouped)
+ * @param {(v: number) => string} [o.tickFormat] y tick labels, when they should differ from valueFormat
+ * @param {boolean} [o.valueLabels] write each value above its bar (default: grouped bars whose labels fit)
  * @param {string} [o.slug]
  * @param {number} [o.height] default 380
  * @returns {string} SVG markup
