@@ -12,6 +12,7 @@ backplane_packages=(
   libcli11-dev nlohmann-json3-dev                  # command lines, and the load generator's results
   catch2 libbenchmark-dev                          # tests and benchmarks
   redis-server                                     # the backplane the tests run against
+  nginx haproxy                                    # the load-balancer demo and its test
   chromium nodejs npm                              # the chat page's browser test (playwright-core)
 )
 

@@ -75,6 +75,15 @@ function start(name, cmd, args, options = {}) {
   return child;
 }
 
+// The end of what a process started by start() wrote.
+function logOf(name) {
+  try {
+    return fs.readFileSync(path.join(work, `${name}.log`), "utf8").slice(-2000);
+  } catch {
+    return "";
+  }
+}
+
 function cleanup() {
   for (const c of children) c.kill("SIGKILL");
   fs.rmSync(work, { recursive: true, force: true });
@@ -238,10 +247,13 @@ class Balancer {
       this.child = start(this.name, "haproxy", ["-db", "-f", path.join(this.dir, "haproxy.cfg"), "-f",
         path.join(this.dir, "backend.cfg")]);
     }
-    await until(() => new Promise((resolve) => {
-      const s = net.connect(this.port, "127.0.0.1", () => { s.destroy(); resolve(true); });
-      s.on("error", () => resolve(false));
-    }), `${this.name} listens`);
+    await until(() => {
+      if (this.child.exitCode !== null) throw new Error(`${this.name} exited: ${logOf(this.name)}`);
+      return new Promise((resolve) => {
+        const s = net.connect(this.port, "127.0.0.1", () => { s.destroy(); resolve(true); });
+        s.on("error", () => resolve(false));
+      });
+    }, `${this.name} listens: ${logOf(this.name)}`);
     if (this.lb === "haproxy") await this.awaitUp(ids);
     return this;
   }
@@ -665,6 +677,7 @@ async function main() {
   await stopAllInstances();
   fs.writeFileSync(path.join(out, "results.json"), JSON.stringify(results));
   console.log(`\nresults: ${path.join(out, "results.json")}`);
+  process.exit(0); // the exit handler stops what is left (Redis)
 }
 
 function print(name, r) {
