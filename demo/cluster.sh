@@ -69,13 +69,14 @@ start_instance() {
   printf -v "pid_$id" '%s' "$pid"
 }
 
-# start_nginx PORT UPSTREAM_PORT...: nginx on PORT, round robin over the upstreams.
+# start_nginx PORT UPSTREAM_PORT...: nginx on PORT, round robin over the
+# upstreams (lb/nginx.conf.in and lb/nginx/round-robin.conf.in).
 start_nginx() {
-  local port=$1 upstreams="" p
+  local port=$1 servers="" p
   shift
-  for p in "$@"; do upstreams+="server 127.0.0.1:$p; "; done
-  sed -e "s|@WORK@|$cluster_work|g" -e "s|@PORT@|$port|g" -e "s|@UPSTREAMS@|$upstreams|" \
-    lb/nginx.conf.in >"$cluster_work/nginx.conf"
+  for p in "$@"; do servers+="server 127.0.0.1:$p max_fails=0; "; done
+  sed -e "s|@SERVERS@|$servers|" lb/nginx/round-robin.conf.in >"$cluster_work/upstream.conf"
+  sed -e "s|@WORK@|$cluster_work|g" -e "s|@PORT@|$port|g" lb/nginx.conf.in >"$cluster_work/nginx.conf"
   nginx -e "$cluster_work/nginx-error.log" -c "$cluster_work/nginx.conf" -g 'daemon off;' &
   local pid=$!
   cluster_pids+=("$pid")
