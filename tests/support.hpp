@@ -3,6 +3,7 @@
 #define BACKPLANE_TESTS_SUPPORT_HPP
 
 #include <backplane/backplane.hpp>
+#include <backplane/locator/memory.hpp>
 
 #include <asio/io_context.hpp>
 #include <catch2/catch.hpp>
@@ -22,7 +23,8 @@ struct recording_broker {
     broker::memory inner;
     std::shared_ptr<std::vector<std::string>> log = std::make_shared<std::vector<std::string>>();
 
-    void set_message_handler(detail::message_handler h) { inner.set_message_handler(std::move(h)); }
+    asio::any_io_executor get_executor() const { return inner.get_executor(); }
+    void set_message_handler(message_handler h) { inner.set_message_handler(std::move(h)); }
     void subscribe(std::string_view ch)
     {
         log->push_back("+" + std::string(ch));
@@ -33,7 +35,7 @@ struct recording_broker {
         log->push_back("-" + std::string(ch));
         inner.unsubscribe(ch);
     }
-    void publish(std::string_view ch, std::string_view data, detail::publish_handler done)
+    void publish(std::string_view ch, std::string_view data, publish_handler done)
     {
         log->push_back("pub " + std::string(ch));
         inner.publish(ch, data, std::move(done));
@@ -41,6 +43,8 @@ struct recording_broker {
 };
 
 using recording_hub = basic_hub<transport::memory, recording_broker>;
+/// Hubs that know where users are (direct_routing::instance_channel).
+using located_hub = basic_hub<transport::memory, broker::memory, locator::memory>;
 
 /// N hubs, named "i1".."iN", on one bus (the backplane) or on one bus each
 /// (no backplane), all on one single-threaded io_context.
@@ -57,6 +61,9 @@ struct cluster {
             if constexpr (std::is_same_v<Hub, recording_hub>)
                 hubs.push_back(std::make_unique<Hub>(
                     transport::memory{}, recording_broker{std::move(endpoint)}, options));
+            else if constexpr (std::is_same_v<Hub, located_hub>)
+                hubs.push_back(std::make_unique<Hub>(transport::memory{}, std::move(endpoint),
+                                                     locator::memory(users, io.get_executor()), options));
             else
                 hubs.push_back(std::make_unique<Hub>(transport::memory{}, std::move(endpoint), options));
         }
@@ -86,6 +93,7 @@ struct cluster {
     }
 
     asio::io_context io;
+    locator::memory_directory users; // for located hubs
     std::vector<std::unique_ptr<broker::memory_bus>> buses;
     std::vector<std::unique_ptr<Hub>> hubs;
 };

@@ -35,7 +35,8 @@ struct lagging_broker {
     std::shared_ptr<queue> lagged = std::make_shared<queue>();
     std::shared_ptr<queue> pages = std::make_shared<queue>();
 
-    void set_message_handler(detail::message_handler h)
+    asio::any_io_executor get_executor() const { return inner.get_executor(); }
+    void set_message_handler(message_handler h)
     {
         if (!h)
             return inner.set_message_handler(nullptr);
@@ -45,13 +46,13 @@ struct lagging_broker {
     }
     void subscribe(std::string_view ch) { inner.subscribe(ch); }
     void unsubscribe(std::string_view ch) { inner.unsubscribe(ch); }
-    void publish(std::string_view ch, std::string_view data, detail::publish_handler done)
+    void publish(std::string_view ch, std::string_view data, publish_handler done)
     {
         inner.publish(ch, data, std::move(done));
     }
-    void history(std::string_view ch, std::string_view after, std::size_t n, detail::history_handler done)
+    void history(std::string_view ch, std::string_view after, std::size_t n, history_handler done)
     {
-        inner.history(ch, after, n, [q = pages, done](std::error_code ec, detail::history_page page) {
+        inner.history(ch, after, n, [q = pages, done](std::error_code ec, history_page page) {
             q->push_back([done, ec, page = std::move(page)] { done(ec, page); });
         });
     }

@@ -40,22 +40,46 @@ TEST_CASE("shared-channel routing: every hub receives each DM, only the user's c
     CHECK(c[1].broker().log->back() == "+dm:all"); // nothing to unsubscribe
 }
 
-TEST_CASE("instance-channel routing: only the named host receives the DM")
+TEST_CASE("instance-channel routing: only the host the locator names receives the DM")
 {
-    cluster<recording_hub> c(3, true, routed(direct_routing::instance_channel));
-    CHECK(*c[1].broker().log == strings{"+chat:global", "+instance:i2"});
+    cluster<test::located_hub> c(3, true, routed(direct_routing::instance_channel));
+    CHECK(c[1].broker().subscribed("instance:i2"));
+    CHECK(c[1].broker().channel_count() == 2); // the global channel and its own
     auto [b, b_id] = c.connect(1, "bob");
     auto [a, a_id] = c.connect(0, "alice");
-    CHECK(c[0].send_to_user("bob", "x") == std::errc::operation_not_supported);
-    REQUIRE_FALSE(c[0].send_to_user_at("i2", "bob", "hi"));
-    REQUIRE_FALSE(c[0].send_to_user_at("i1", "bob", "wrong host")); // bob is not there
-    CHECK(c[0].send_to_user_at("i:2", "bob", "x") == error::invalid_name);
+    CHECK(c.users.host("bob") == "i2");
+    REQUIRE_FALSE(c[0].send_to_user("bob", "hi"));
+    CHECK(c[0].send_to_user("i:2", "x") == error::invalid_name);
     c.run();
     CHECK(b->texts() == strings{"hi"});
     CHECK(a->texts().empty());
-    CHECK(c[1].broker().inner.received() == 1);
-    CHECK(c[2].broker().inner.received() == 0);
-    CHECK(c[0].stats().unrouted == 1);
+    CHECK(c[1].broker().received() == 1);
+    CHECK(c[0].broker().received() == 0);
+    CHECK(c[2].broker().received() == 0);
+    CHECK(c[0].stats().sent_to_host == 1);
+}
+
+TEST_CASE("instance-channel routing: a DM to an offline user is kept and reaches its next first connection")
+{
+    cluster<test::located_hub> c(2, true, routed(direct_routing::instance_channel));
+    auto [a, a_id] = c.connect(0, "alice");
+    REQUIRE_FALSE(c[0].send_to_user("zoe", "later"));
+    c.run();
+    CHECK(c[0].stats().kept_offline == 1);
+    auto [z, z_id] = c.connect(1, "zoe");
+    auto [z2, z2_id] = c.connect(1, "zoe"); // not her first connection: nothing more
+    c.run();
+    CHECK(z->texts() == strings{"later"});
+    CHECK(z2->texts().empty());
+    CHECK(c[1].stats().offline_delivered == 1);
+    c[1].close(z_id);
+    c[1].close(z2_id);
+    CHECK(c.users.host("zoe").empty());
+}
+
+TEST_CASE("a hub without a locator refuses instance-channel routing at construction")
+{
+    CHECK_THROWS_AS(cluster<>(1, true, routed(direct_routing::instance_channel)), std::invalid_argument);
 }
 
 TEST_CASE("the three routings deliver a DM exactly once, at different costs")
@@ -64,16 +88,12 @@ TEST_CASE("the three routings deliver a DM exactly once, at different costs")
     std::vector<std::uint64_t> received_total;
     for (auto r : {direct_routing::per_user_channel, direct_routing::shared_channel,
                    direct_routing::instance_channel}) {
-        cluster<> c(3, true, routed(r));
+        cluster<test::located_hub> c(3, true, routed(r));
         std::vector<test::connection_ptr> conns;
         for (int u = 0; u < 30; ++u)
             conns.push_back(c.connect(u % 3, "u" + std::to_string(u)).first);
         for (int u = 0; u < 30; ++u) {
-            const auto to = "u" + std::to_string((u + 1) % 30);
-            if (r == direct_routing::instance_channel)
-                c[u % 3].send_to_user_at("i" + std::to_string((u + 1) % 3 + 1), to, "dm");
-            else
-                c[u % 3].send_to_user(to, "dm");
+            c[u % 3].send_to_user("u" + std::to_string((u + 1) % 30), "dm");
         }
         c.run();
         for (const auto& conn : conns)

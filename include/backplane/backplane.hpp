@@ -6,7 +6,9 @@
 #include <backplane/envelope.hpp>
 #include <backplane/error.hpp>
 #include <backplane/hub.hpp>
+#include <backplane/locator/memory.hpp>
 #include <backplane/names.hpp>
+#include <backplane/policies.hpp>
 #include <backplane/transport/memory.hpp>
 
 namespace backplane {

@@ -5,7 +5,7 @@
 // connections need, publishes what they send, and delivers what the broker
 // brings to the local connections it targets.
 //
-// Channel tiers (names configurable in hub_options):
+// Channel tiers (names configurable in hub_options, which owns them):
 //   chat:global          every hub, from construction
 //   chat:room:{room}     a hub with at least one local member of {room}
 //   notif:user:{user}    a hub with at least one local connection of {user}
@@ -13,42 +13,52 @@
 // its first local member joins and unsubscribed when the last one leaves or
 // disconnects, so the broker never sees a subscribe twice. Room and direct
 // messages may instead travel on shared channels (room_routing,
-// direct_routing), as the seed design's alternatives do.
+// direct_routing), as the seed design's alternatives do; the third, direct
+// messages to the instance that hosts the user (the seed's Option B), asks
+// the hub's Locator where the user is.
 //
 // Every message goes through the broker, the publisher's own hub included:
 // all hubs see one order per channel, and a broker that assigns ids (streams)
-// has assigned one before any client sees the message.
+// has assigned one before any client sees the message. The hub alone wraps
+// what it publishes in an envelope (envelope.hpp) and unwraps what arrives.
 //
 // With a broker that keeps history (ids "ms-seq"), a connection that says
 // what it last received is caught up before it joins the live flow: its
 // membership stays pending (counted, not delivered to) while pages of history
-// are sent to it alone, and it goes live at the id where history and the
-// live flow meet, so it sees every message once and in order.
+// are sent to it alone, and it goes live where history and the live flow
+// meet (detail/catch_up.hpp), so it sees every message once and in order.
+// With a broker that keeps messages for offline users, a user's first
+// connection gets what was kept for the user.
 //
 // Delivery is the hot path: a message becomes one transport frame, and that
 // same frame is handed to every target; there is no copy and no allocation
 // per recipient.
 //
-// Thread safety: none. Call every member on the hub's executor, the one the
-// broker delivers on.
+// The policies' contracts are in backplane/policies.hpp.
+//
+// Thread safety: none. Call every member on the hub's executor (the
+// broker's), the one the policies call back on.
 #ifndef BACKPLANE_HUB_HPP
 #define BACKPLANE_HUB_HPP
 
+#include <backplane/detail/catch_up.hpp>
+#include <backplane/detail/name_pattern.hpp>
 #include <backplane/detail/registry.hpp>
-#include <backplane/detail/traits.hpp>
 #include <backplane/envelope.hpp>
 #include <backplane/error.hpp>
+#include <backplane/locator/none.hpp>
 #include <backplane/names.hpp>
+#include <backplane/policies.hpp>
 #include <backplane/send_status.hpp>
 #include <backplane/stream_id.hpp>
 
-#include <algorithm>
+#include <asio/any_io_executor.hpp>
+#include <asio/async_result.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <random>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -81,8 +91,9 @@ enum class direct_routing {
     /// Every direct message on one shared channel (`dm:all`), filtered by
     /// each hub: simple, and every hub receives every message.
     shared_channel,
-    /// One channel per instance (`instance:{id}`); the sender names the
-    /// user's host, which it looks up (see send_to_user_at).
+    /// One channel per instance (`instance:{id}`): the hub asks its Locator
+    /// which instance hosts the user and publishes to that one only. Needs
+    /// a locator other than locator::none.
     instance_channel,
 };
 
@@ -94,6 +105,7 @@ struct message_view {
     std::uint64_t sequence;     ///< assigned by the origin
     std::string_view broker_id; ///< the broker's id (a stream id), or empty
     std::string_view payload;   ///< what the sender passed
+    bool offline = false;       ///< kept while the user had no connection, delivered now
 };
 
 /// Writes the bytes of the frame for `message` into `out` (which arrives
@@ -119,7 +131,8 @@ struct recovery_result {
 /// Called when the history is sent and before any live message that follows it.
 using recovery_handler = std::function<void(const recovery_result&)>;
 
-/// Settings of a hub. The defaults are the seed design's.
+/// Settings of a hub. The defaults are the seed design's. The hub owns the
+/// channel names: its policies get them from the hub, never configure them.
 struct hub_options {
     /// This instance's id, carried in every envelope it publishes. It must be
     /// unique among the hubs sharing a broker and a valid name; empty: a
@@ -163,220 +176,127 @@ struct hub_stats {
     std::uint64_t malformed = 0;          ///< messages whose envelope was rejected
     std::uint64_t unrouted = 0;           ///< messages with no local target
     std::uint64_t replayed = 0;           ///< frames sent from history
+    std::uint64_t sent_to_host = 0;       ///< direct messages published to the host's instance channel
+    std::uint64_t kept_offline = 0;       ///< direct messages kept for a user the locator said was offline
+    std::uint64_t undeliverable = 0;      ///< direct messages with no host and nowhere to keep them
+    std::uint64_t offline_delivered = 0;  ///< kept messages delivered to a user's first connection
 };
 
 /// The fan-out core.
-/// @tparam Transport sends frames to connections; see transport/memory.hpp.
-/// @tparam Broker carries messages between hubs; see broker/memory.hpp.
-template <class Transport, class Broker>
+/// @tparam Transport sends frames to connections.
+/// @tparam Broker carries messages between hubs.
+/// @tparam Locator knows which instance hosts each user (locator::none: it does not).
+/// The requirements of each are in backplane/policies.hpp.
+template <class Transport, class Broker, class Locator = locator::none>
 class basic_hub {
-    static_assert(detail::is_transport<Transport>::value,
+    static_assert(is_transport_v<Transport>,
                   "Transport needs connection_handle, frame, make_frame(string_view) -> frame "
-                  "and send(const connection_handle&, const frame&) -> send_status");
-    static_assert(detail::is_broker<Broker>::value,
+                  "and send(const connection_handle&, const frame&) -> send_status (backplane/policies.hpp)");
+    static_assert(is_broker_v<Broker>,
                   "Broker needs set_message_handler(message_handler), subscribe(string_view), "
-                  "unsubscribe(string_view) and publish(string_view, string_view, publish_handler)");
+                  "unsubscribe(string_view) and publish(string_view, string_view, publish_handler) "
+                  "(backplane/policies.hpp)");
+    static_assert(is_locator_v<Locator>,
+                  "Locator needs set_instance, user_online, user_offline, where and online "
+                  "(backplane/policies.hpp)");
 
 public:
     using transport_type = Transport;
     using broker_type = Broker;
+    using locator_type = Locator;
     using connection_handle = typename Transport::connection_handle;
     using frame = typename Transport::frame;
+    using executor_type = asio::any_io_executor;
 
-    /// Takes the policies, and subscribes the global channel.
+    /// Takes the policies, and subscribes the global channel (and the
+    /// shared or instance channel its direct routing uses).
     /// @throws std::invalid_argument if a channel pattern lacks its
-    /// placeholder or the instance id is not a valid name.
+    /// placeholder, the instance id is not a valid name, or the direct
+    /// routing needs a locator and Locator is locator::none.
+    basic_hub(Transport transport, Broker broker, Locator locator, hub_options options = {});
+
+    /// As above, with a Locator made from the broker's executor
+    /// (locator::none, by default).
     basic_hub(Transport transport, Broker broker, hub_options options = {})
-        : transport_(std::move(transport)),
-          broker_(std::move(broker)),
-          options_(std::move(options)),
-          room_channel_(options_.room_channel, "{room}"),
-          user_channel_(options_.user_channel, "{user}"),
-          instance_channel_(options_.instance_channel, "{instance}")
+        : basic_hub(std::move(transport), std::move(broker), Locator(broker.get_executor()), std::move(options))
     {
-        if (options_.instance_id.empty())
-            options_.instance_id = random_instance_id();
-        if (validate_name(options_.instance_id, options_.max_name_length))
-            throw std::invalid_argument("backplane: invalid instance id: " + options_.instance_id);
-        broker_.set_message_handler(
-            [this](std::string_view channel, std::string_view id, std::string_view data) {
-                on_message(channel, id, data);
-            });
-        broker_.subscribe(options_.global_channel);
-        if (options_.direct == direct_routing::shared_channel)
-            broker_.subscribe(options_.shared_direct_channel);
-        else if (options_.direct == direct_routing::instance_channel)
-            broker_.subscribe(instance_channel_.name(options_.instance_id));
     }
 
-    // The broker's handler refers to this object.
+    // The policies' handlers refer to this object.
     basic_hub(const basic_hub&) = delete;
     basic_hub& operator=(const basic_hub&) = delete;
 
-    ~basic_hub() { broker_.set_message_handler(nullptr); }
+    ~basic_hub();
 
-    /// Registers a connection of `user`; subscribes the user's channel if it
-    /// is the user's first local connection.
+    /// The executor everything runs on: the broker's.
+    executor_type get_executor() const { return broker_.get_executor(); }
+
+    /// Registers a connection of `user`; subscribes the user's channel (and
+    /// tells the locator) if it is the user's first local connection, and
+    /// then gives it what was kept for the user while offline (later, after
+    /// whatever the caller sends right away).
     /// @returns the new connection's id, or no_connection with `ec` set to
     /// error::invalid_name.
-    connection_id open(connection_handle handle, std::string_view user, std::error_code& ec)
-    {
-        if ((ec = validate_name(user, options_.max_name_length)))
-            return no_connection;
-        auto [id, created] = registry_.open(std::move(handle), user);
-        if (created && routes_users_by_channel())
-            broker_.subscribe(user_channel_.name(user));
-        return id;
-    }
+    connection_id open(connection_handle handle, std::string_view user, std::error_code& ec);
 
     /// Registers a connection that resumes: it receives what the global and
     /// user channels kept after the ids in `from`, then the live flow. Calls
     /// `done` once per channel caught up on. Needs a broker with history.
     /// @returns the new connection's id, or no_connection with `ec` set
     /// (error::invalid_name, error::invalid_stream_id).
-    connection_id open(connection_handle handle, std::string_view user, std::error_code& ec,
-                       resume_point from, recovery_handler done)
-    {
-        static_assert(detail::has_history<Broker>::value, "this Broker keeps no history");
-        stream_id global, mine;
-        if ((ec = validate_name(user, options_.max_name_length)))
-            return no_connection;
-        if ((!from.global.empty() && !parse_stream_id(from.global, global))
-            || (!from.user.empty() && !parse_stream_id(from.user, mine))) {
-            ec = error::invalid_stream_id;
-            return no_connection;
-        }
-        if (!from.user.empty() && !routes_users_by_channel()) {
-            ec = std::make_error_code(std::errc::operation_not_supported);
-            return no_connection;
-        }
-        // Both memberships pending at once, so that neither list sees the
-        // connection before its own catch-up is done.
-        auto [id, created] = registry_.open(std::move(handle), user, true);
-        if (created && routes_users_by_channel())
-            broker_.subscribe(user_channel_.name(user));
-        const auto* s = registry_.get(id);
-        start_or_activate(id, s->all.list, message_kind::broadcast, options_.global_channel,
-                          from.global.empty() ? nullptr : &global, done);
-        start_or_activate(id, s->user.list, message_kind::user, user_channel_.name(user),
-                          from.user.empty() ? nullptr : &mine, std::move(done));
-        return id;
-    }
+    connection_id open(connection_handle handle, std::string_view user, std::error_code& ec, resume_point from,
+                       recovery_handler done);
 
     /// Forgets a connection: leaves its rooms and drops its user's channel if
     /// it was the last. Closing an unknown or already closed id does nothing.
-    void close(connection_id id)
-    {
-        cancel_recoveries(id, nullptr);
-        registry_.close(id, [this](detail::list_kind kind, std::string_view name) {
-            unsubscribe(kind, name);
-        });
-    }
+    void close(connection_id id);
 
     /// Adds a connection to a room; subscribes the room's channel if it is
     /// the room's first local member. Joining twice is not an error.
-    std::error_code join(connection_id id, std::string_view room)
-    {
-        if (auto ec = validate_name(room, options_.max_name_length))
-            return ec;
-        auto result = registry_.join(id, room);
-        if (result == detail::join_result::unknown)
-            return error::unknown_connection;
-        if (result == detail::join_result::created && routes_rooms_by_channel())
-            broker_.subscribe(room_channel_.name(room));
-        return {};
-    }
+    std::error_code join(connection_id id, std::string_view room);
 
     /// Joins a room and first sends the connection what the room's channel
     /// kept after `last_id`; calls `done` when that is sent, before any live
     /// message that follows it. Needs a broker with history and
     /// room_routing::per_room_channel. Joining a room already joined is not
     /// an error and replays nothing.
-    std::error_code join(connection_id id, std::string_view room, std::string_view last_id,
-                         recovery_handler done)
-    {
-        static_assert(detail::has_history<Broker>::value, "this Broker keeps no history");
-        if (auto ec = validate_name(room, options_.max_name_length))
-            return ec;
-        stream_id after;
-        if (!parse_stream_id(last_id, after))
-            return error::invalid_stream_id;
-        if (!routes_rooms_by_channel())
-            return std::make_error_code(std::errc::operation_not_supported);
-        auto result = registry_.join(id, room, true);
-        if (result == detail::join_result::unknown)
-            return error::unknown_connection;
-        if (result == detail::join_result::already)
-            return {};
-        const std::string_view channel = room_channel_.name(room);
-        if (result == detail::join_result::created)
-            broker_.subscribe(channel);
-        start_or_activate(id, registry_.room(room), message_kind::room, channel, &after, std::move(done));
-        return {};
-    }
+    std::error_code join(connection_id id, std::string_view room, std::string_view last_id, recovery_handler done);
 
     /// Removes a connection from a room; unsubscribes the room's channel if
     /// it was the last local member. Leaving a room not joined is not an error.
-    std::error_code leave(connection_id id, std::string_view room)
-    {
-        if (auto ec = validate_name(room, options_.max_name_length))
-            return ec;
-        if (!registry_.contains(id))
-            return error::unknown_connection;
-        if (auto* list = registry_.room(room))
-            cancel_recoveries(id, list);
-        if (registry_.leave(id, room))
-            unsubscribe(detail::list_kind::room, room);
-        return {};
-    }
+    std::error_code leave(connection_id id, std::string_view room);
 
     /// Sends `payload` to every connection on every hub, but `exclude`.
-    std::error_code broadcast(std::string_view payload, connection_id exclude = no_connection)
-    {
-        return publish(options_.global_channel, message_kind::broadcast, {}, payload, exclude);
-    }
+    std::error_code broadcast(std::string_view payload, connection_id exclude = no_connection);
 
     /// Sends `payload` to every member of `room` on every hub, but `exclude`.
-    std::error_code send_to_room(std::string_view room, std::string_view payload,
-                                 connection_id exclude = no_connection)
-    {
-        if (auto ec = validate_name(room, options_.max_name_length))
-            return ec;
-        const std::string_view channel =
-            routes_rooms_by_channel() ? room_channel_.name(room) : options_.global_channel;
-        return publish(channel, message_kind::room, room, payload, exclude);
-    }
+    std::error_code send_to_room(std::string_view room, std::string_view payload, connection_id exclude = no_connection);
 
-    /// Sends `payload` to every connection of `user` on every hub, but `exclude`.
-    /// With direct_routing::instance_channel the hub cannot know where the
-    /// user is: this returns std::errc::operation_not_supported, and the
-    /// caller looks the host up and calls send_to_user_at.
-    std::error_code send_to_user(std::string_view user, std::string_view payload,
-                                 connection_id exclude = no_connection)
-    {
-        if (auto ec = validate_name(user, options_.max_name_length))
-            return ec;
-        switch (options_.direct) {
-        case direct_routing::per_user_channel:
-            return publish(user_channel_.name(user), message_kind::user, user, payload, exclude);
-        case direct_routing::shared_channel:
-            return publish(options_.shared_direct_channel, message_kind::user, user, payload, exclude);
-        case direct_routing::instance_channel: break;
-        }
-        return std::make_error_code(std::errc::operation_not_supported);
-    }
+    /// Sends `payload` to every connection of `user`, but `exclude`, as the
+    /// direct routing says. With direct_routing::instance_channel the hub
+    /// asks the locator where the user is and publishes to that instance's
+    /// channel; a user it finds offline gets the message kept (a broker that
+    /// keeps messages for offline users), or it is counted undeliverable.
+    /// The returned error is about the arguments; what became of the message
+    /// is in stats().
+    std::error_code send_to_user(std::string_view user, std::string_view payload, connection_id exclude = no_connection);
 
-    /// Sends `payload` to the connections of `user` on the hub `instance`
-    /// only, through that instance's channel (direct_routing::instance_channel).
-    std::error_code send_to_user_at(std::string_view instance, std::string_view user,
-                                    std::string_view payload, connection_id exclude = no_connection)
-    {
-        if (auto ec = validate_name(user, options_.max_name_length))
-            return ec;
-        if (auto ec = validate_name(instance, options_.max_name_length))
-            return ec;
-        return publish(instance_channel_.name(instance), message_kind::user, user, payload, exclude);
-    }
+    /// Asks the locator which instance hosts `user`. Completes with
+    /// (error_code, std::string instance): empty if the user is offline.
+    /// Any Asio completion token: a callback, asio::use_awaitable,
+    /// asio::use_future, asio::experimental::deferred.
+    template <class CompletionToken>
+    auto async_where(std::string_view user, CompletionToken&& token);
+
+    /// Asks the locator for a page of about `limit` online users from
+    /// `cursor` ("0" to begin). Completes with (error_code, online_page).
+    template <class CompletionToken>
+    auto async_online(std::string_view cursor, std::size_t limit, CompletionToken&& token);
+
+    /// Lets the locator forget this instance's users before the instance
+    /// goes (a locator without shutdown does nothing). Completes with ().
+    template <class CompletionToken>
+    auto async_shutdown(CompletionToken&& token);
 
     /// Local connections.
     std::size_t connection_count() const noexcept { return registry_.connection_count(); }
@@ -396,328 +316,63 @@ public:
     const std::string& instance_id() const noexcept { return options_.instance_id; }
     Transport& transport() noexcept { return transport_; }
     Broker& broker() noexcept { return broker_; }
+    Locator& locator() noexcept { return locator_; }
 
 private:
-    // "prefix{placeholder}suffix", split once so that naming a channel is an
-    // append into a reused buffer.
-    class channel_pattern {
-    public:
-        channel_pattern(const std::string& pattern, std::string_view placeholder)
-        {
-            auto at = pattern.find(placeholder);
-            if (at == std::string::npos)
-                throw std::invalid_argument("backplane: channel pattern '" + pattern
-                                            + "' lacks " + std::string(placeholder));
-            prefix_ = pattern.substr(0, at);
-            suffix_ = pattern.substr(at + placeholder.size());
-        }
-
-        // The view is valid until the next call.
-        std::string_view name(std::string_view value)
-        {
-            buffer_.assign(prefix_).append(value).append(suffix_);
-            return buffer_;
-        }
-
-    private:
-        std::string prefix_, suffix_, buffer_;
-    };
-
-    bool routes_rooms_by_channel() const noexcept
-    {
-        return options_.rooms == room_routing::per_room_channel;
-    }
-
-    bool routes_users_by_channel() const noexcept
-    {
-        return options_.direct == direct_routing::per_user_channel;
-    }
-
-    // Called when the last local member of a room, or connection of a user, is gone.
-    void unsubscribe(detail::list_kind kind, std::string_view name)
-    {
-        if (kind == detail::list_kind::user) {
-            if (routes_users_by_channel())
-                broker_.unsubscribe(user_channel_.name(name));
-        } else if (routes_rooms_by_channel())
-            broker_.unsubscribe(room_channel_.name(name));
-    }
-
-    std::error_code publish(std::string_view channel, message_kind kind, std::string_view target,
-                            std::string_view payload, connection_id exclude)
-    {
-        if (payload.size() > options_.max_payload)
-            return error::payload_too_large;
-        encoded_.clear();
-        encode(envelope{kind, options_.instance_id, target, exclude, ++sequence_, payload}, encoded_);
-        ++stats_.published;
-        broker_.publish(channel, encoded_, [this](std::error_code ec) {
-            if (ec)
-                ++stats_.publish_errors;
-        });
-        return {};
-    }
-
-    void on_message(std::string_view /*channel*/, std::string_view broker_id, std::string_view data)
-    {
-        envelope e;
-        if (decode(data, e)) {
-            ++stats_.malformed;
-            return;
-        }
-        ++stats_.received;
-        list_node* list = nullptr;
-        switch (e.kind) {
-        case message_kind::broadcast: list = &registry_.all(); break;
-        case message_kind::room: list = registry_.room(e.target); break;
-        case message_kind::user: list = registry_.user(e.target); break;
-        }
-        auto recovering = list && !recoveries_.empty() ? recoveries_.find(list) : recoveries_.end();
-        if (!list || (list->second.members.empty() && recovering == recoveries_.end())) {
-            ++stats_.unrouted;
-            return;
-        }
-        const connection_id skip = e.origin == options_.instance_id ? e.exclude : no_connection;
-        const frame f = make_frame(e, broker_id);
-        if (recovering != recoveries_.end())
-            advance_recoveries(recovering, broker_id, f, skip);
-        deliver(list->second.members, f, skip);
-        // Catch-ups that reached the live flow join it after this message,
-        // which they have had already; the dead go last, as closing edits lists.
-        for (const auto& [id, node] : activated_)
-            registry_.activate(id, node);
-        activated_.clear();
-        close_dead();
-    }
-
-    frame make_frame(const envelope& e, std::string_view broker_id)
-    {
-        if (!options_.build_frame)
-            return transport_.make_frame(e.payload);
-        frame_bytes_.clear();
-        options_.build_frame({e.kind, e.target, e.origin, e.sequence, broker_id, e.payload}, frame_bytes_);
-        return transport_.make_frame(frame_bytes_);
-    }
-
-    // The fast path: one frame, every target, nothing allocated per target.
-    void deliver(const std::vector<detail::slot_index>& targets, const frame& f, connection_id skip)
-    {
-        std::uint64_t delivered = 0, pressured = 0;
-        for (const auto index : targets) {
-            const auto& t = registry_.target_at(index);
-            if (t.id == skip)
-                continue;
-            switch (transport_.send(t.handle, f)) {
-            case send_status::ok: ++delivered; break;
-            case send_status::backpressure: ++delivered; ++pressured; break;
-            case send_status::dropped: dead_.push_back(t.id); break;
-            }
-        }
-        stats_.deliveries += delivered;
-        stats_.backpressure += pressured;
-    }
-
-    // Sends one frame to one connection, outside the fast path.
-    void send_one(connection_id id, const frame& f)
-    {
-        const auto* handle = registry_.handle(id);
-        if (!handle)
-            return;
-        switch (transport_.send(*handle, f)) {
-        case send_status::ok: ++stats_.deliveries; break;
-        case send_status::backpressure: ++stats_.deliveries; ++stats_.backpressure; break;
-        case send_status::dropped: dead_.push_back(id); break;
-        }
-    }
-
-    void close_dead()
-    {
-        for (const auto id : dead_)
-            close(id);
-        stats_.dropped_connections += dead_.size();
-        dead_.clear();
-    }
-
-    // ---- Catch-up from history ------------------------------------------
-    //
-    // A recovering connection is a pending member of one list. It reads pages
-    // after its cursor (the last id it was sent) while the hub notes the last
-    // live id of that channel. After a short page: if live is ahead, another
-    // page; if live is level, it goes live now; if live is behind (messages
-    // it has read are still on their way), it waits, skipping live messages
-    // up to its cursor, and goes live with the first one past it.
-
     using list_node = typename detail::registry<connection_handle>::list_node;
 
+    // A connection catching up on one list (see detail/catch_up.hpp).
     struct recovery {
         std::uint64_t key;   // names it in page callbacks; never reused
         connection_id conn;
         list_node* list;     // alive while this pending membership is
         std::string channel;
-        stream_id cursor;
-        stream_id live;      // the last live id seen meanwhile
-        bool reading = true; // false: history read, waiting for live
-        bool first_page = true;
+        detail::catch_up seam;
         recovery_result result;
         recovery_handler done;
     };
     using recovery_list = std::vector<std::unique_ptr<recovery>>;
     using recovery_map = std::unordered_map<const list_node*, recovery_list>;
 
+    bool routes_rooms_by_channel() const noexcept { return options_.rooms == room_routing::per_room_channel; }
+    bool routes_users_by_channel() const noexcept { return options_.direct == direct_routing::per_user_channel; }
+
+    connection_id open_pending(connection_handle handle, std::string_view user, bool pending, std::error_code& ec);
+    void after_open(connection_id id, bool first, bool resumed_user);
+    void last_gone(detail::list_kind kind, std::string_view name);
+    std::error_code publish(std::string_view channel, message_kind kind, std::string_view target,
+                            std::string_view payload, connection_id exclude);
+    void encode(message_kind kind, std::string_view target, std::string_view payload, connection_id exclude);
+    void send_to_host(std::string_view user);
+    void deliver_offline(connection_id id, bool resumed_user, std::vector<offline_message> messages);
+    void on_message(std::string_view channel, std::string_view broker_id, std::string_view data);
+    frame make_frame(const envelope& e, std::string_view broker_id, bool offline = false);
+    void deliver(const std::vector<detail::slot_index>& targets, const frame& f, connection_id skip);
+    void send_one(connection_id id, const frame& f);
+    void close_dead();
+
     void start_or_activate(connection_id id, list_node* list, message_kind kind, std::string_view channel,
-                           const stream_id* after, recovery_handler done)
-    {
-        if (!after) {
-            registry_.activate(id, list);
-            return;
-        }
-        auto r = std::make_unique<recovery>();
-        r->key = ++recovery_keys_;
-        r->conn = id;
-        r->list = list;
-        r->channel = std::string(channel);
-        r->cursor = *after;
-        r->result.kind = kind;
-        r->result.target = kind == message_kind::broadcast ? std::string_view() : std::string_view(list->first);
-        r->done = std::move(done);
-        auto& rec = *r;
-        recoveries_[list].push_back(std::move(r));
-        read_page(rec);
-    }
-
-    void read_page(recovery& r)
-    {
-        broker_.history(r.channel, r.cursor.to_string(), options_.replay_page,
-                        [this, key = r.key, list = r.list](std::error_code ec, detail::history_page page) {
-                            on_page(key, list, ec, std::move(page));
-                        });
-    }
-
-    recovery* find_recovery(std::uint64_t key, list_node* list)
-    {
-        auto it = recoveries_.find(list);
-        if (it == recoveries_.end())
-            return nullptr;
-        for (auto& r : it->second)
-            if (r->key == key)
-                return r.get();
-        return nullptr;
-    }
-
-    void on_page(std::uint64_t key, list_node* list, std::error_code ec, detail::history_page page)
-    {
-        recovery* r = find_recovery(key, list);
-        if (!r)
-            return; // the connection left or closed meanwhile
-        if (ec) {
-            r->result.error = ec;
-            r->result.recovered = false;
-        } else if (r->first_page) {
-            r->result.recovered = page.cursor_found;
-        }
-        r->first_page = false;
-        const connection_id conn = r->conn;
-        for (const auto& entry : page.entries) {
-            envelope e;
-            stream_id id;
-            if (!parse_stream_id(entry.id, id) || !(r->cursor < id) || decode(entry.data, e))
-                continue;
-            r->cursor = id;
-            ++r->result.replayed;
-            if (e.origin == options_.instance_id && e.exclude == conn)
-                continue;
-            send_one(conn, make_frame(e, entry.id));
-            ++stats_.replayed;
-        }
-        if (!dead_.empty())
-            return close_dead(); // the connection is gone, and its catch-up with it
-        if (!ec && (page.entries.size() >= options_.replay_page || r->cursor < r->live))
-            return read_page(*r);
-        r->reading = false;
-        auto done = std::move(r->done);
-        const auto result = r->result;
-        if (r->cursor == r->live)
-            finish(*r);
-        if (done)
-            done(result);
-    }
-
-    // Called for each live message on a list with catch-ups under way,
-    // before its members receive it.
+                           const stream_id* after, recovery_handler done);
+    void read_page(recovery& r);
+    recovery* find_recovery(std::uint64_t key, list_node* list);
+    void on_page(std::uint64_t key, list_node* list, std::error_code ec, history_page page);
     void advance_recoveries(typename recovery_map::iterator it, std::string_view broker_id, const frame& f,
-                            connection_id skip)
-    {
-        stream_id id;
-        if (!parse_stream_id(broker_id, id))
-            return;
-        auto& list = it->second;
-        for (auto& r : list) {
-            if (r->reading) {
-                r->live = id;
-            } else if (r->cursor < id) {
-                if (r->conn != skip)
-                    send_one(r->conn, f);
-                activated_.emplace_back(r->conn, r->list);
-                r->conn = no_connection; // finished: removed below
-            }
-        }
-        list.erase(std::remove_if(list.begin(), list.end(), [](const auto& r) { return r->conn == no_connection; }),
-                   list.end());
-        if (list.empty())
-            recoveries_.erase(it);
-    }
-
-    // The connection goes live now.
-    void finish(recovery& r)
-    {
-        registry_.activate(r.conn, r.list);
-        remove_recoveries(r.list, [&](const recovery& x) { return &x == &r; });
-    }
-
-    // Drops the catch-ups of `id` (in `list` only, if given), before the
-    // registry forgets the memberships they belong to.
-    void cancel_recoveries(connection_id id, const list_node* list)
-    {
-        if (recoveries_.empty())
-            return;
-        std::vector<const list_node*> lists;
-        for (auto& [node, recs] : recoveries_)
-            if (!list || node == list)
-                lists.push_back(node);
-        for (auto* node : lists)
-            remove_recoveries(node, [&](const recovery& r) { return r.conn == id; });
-    }
-
+                            connection_id skip);
+    void finish(recovery& r);
+    void cancel_recoveries(connection_id id, const list_node* list);
     template <class Pred>
-    void remove_recoveries(const list_node* list, Pred pred)
-    {
-        auto it = recoveries_.find(list);
-        if (it == recoveries_.end())
-            return;
-        auto& recs = it->second;
-        recs.erase(std::remove_if(recs.begin(), recs.end(), [&](const auto& r) { return pred(*r); }), recs.end());
-        if (recs.empty())
-            recoveries_.erase(it);
-    }
+    void remove_recoveries(const list_node* list, Pred pred);
 
-    static std::string random_instance_id()
-    {
-        std::random_device rd;
-        std::uniform_int_distribution<std::uint64_t> dist;
-        const std::uint64_t v = dist(rd);
-        static const char hex[] = "0123456789abcdef";
-        std::string id(16, '0');
-        for (int i = 0; i < 16; ++i)
-            id[i] = hex[(v >> (4 * i)) & 0xf];
-        return id;
-    }
+    static std::string random_instance_id();
 
     Transport transport_;
     Broker broker_;
+    Locator locator_;
     hub_options options_;
-    channel_pattern room_channel_;
-    channel_pattern user_channel_;
-    channel_pattern instance_channel_;
+    detail::name_pattern room_channel_;
+    detail::name_pattern user_channel_;
+    detail::name_pattern instance_channel_;
+    std::string channel_;              // reused for every channel name
     detail::registry<connection_handle> registry_;
     hub_stats stats_;
     std::uint64_t sequence_ = 0;
@@ -727,8 +382,13 @@ private:
     recovery_map recoveries_;
     std::vector<std::pair<connection_id, const list_node*>> activated_;
     std::uint64_t recovery_keys_ = 0;
+    // Alive as long as the hub: handlers of the policies that may outlive
+    // it (a locator's answer, a broker's kept messages) hold it weakly.
+    std::shared_ptr<char> life_ = std::make_shared<char>();
 };
 
 } // namespace backplane
+
+#include <backplane/impl/hub.hpp>
 
 #endif

@@ -5,27 +5,16 @@
 // every endpoint subscribed to the channel (the publisher's own included),
 // asynchronously, on each endpoint's own executor. Tests and single-process
 // users run several "instances" this way. A bus made with a history size
-// also keeps the last messages of each channel, with ids, as Redis streams do.
+// also keeps the last messages of each channel, with ids, as Redis streams
+// do; every bus keeps the direct messages nobody received for their user,
+// as the Redis brokers' offline inbox does.
 //
-// Broker requirements, as the hub uses them (both sides of the contract):
-// - the hub calls `set_message_handler(h)` once, before anything else;
-// - the hub calls `subscribe(channel)` once per channel until it calls
-//   `unsubscribe(channel)`, and never unsubscribes what it did not subscribe;
-// - the broker calls `h(channel, id, data)` once per message published on a
-//   subscribed channel, on the hub's executor, never from inside `publish`,
-//   `subscribe` or `unsubscribe`; `id` is the broker's id for the message, or
-//   empty where the broker has none (this one: "N-0" when it keeps history);
-// - `publish(channel, data, done)` copies what it needs before it returns and
-//   calls `done(ec)` once, later, on the hub's executor, if `done` is set.
-// - optionally, `history(channel, after, count, done)` reads what the channel
-//   kept after the id `after` and calls `done(ec, page)` once, later, on the
-//   hub's executor. Read after `subscribe(channel)`, it misses nothing: what
-//   it does not return is delivered live afterwards, in id order.
-// All calls are made on the hub's executor. A destroyed broker calls nothing.
+// A Broker with the optional history and offline messages; the contract is
+// in backplane/policies.hpp. A destroyed endpoint calls nothing.
 #ifndef BACKPLANE_BROKER_MEMORY_HPP
 #define BACKPLANE_BROKER_MEMORY_HPP
 
-#include <backplane/detail/traits.hpp>
+#include <backplane/policies.hpp>
 #include <backplane/error.hpp>
 #include <backplane/stream_id.hpp>
 
@@ -54,7 +43,7 @@ struct memory_endpoint {
     explicit memory_endpoint(asio::any_io_executor ex) : executor(std::move(ex)) {}
 
     asio::any_io_executor executor;
-    backplane::detail::message_handler handler; // empty once the endpoint is gone
+    backplane::message_handler handler; // empty once the endpoint is gone
     std::uint64_t received = 0;
 };
 
@@ -72,7 +61,11 @@ struct memory_message {
 class memory_bus {
 public:
     /// @param history how many messages to keep per channel; 0: none.
-    explicit memory_bus(std::size_t history = 0) : history_size_(history) {}
+    /// @param offline how many messages to keep per offline user.
+    explicit memory_bus(std::size_t history = 0, std::size_t offline = 1000)
+        : history_size_(history), offline_size_(offline)
+    {
+    }
     memory_bus(const memory_bus&) = delete;
     memory_bus& operator=(const memory_bus&) = delete;
 
@@ -121,7 +114,8 @@ private:
             channels_.erase(it);
     }
 
-    void publish(std::string_view channel, std::string_view data)
+    // With `user`: a direct message, kept for the user if nobody received it.
+    void publish(std::string_view channel, std::string_view data, std::string_view user = {})
     {
         std::lock_guard<std::mutex> lock(mutex_);
         std::string id;
@@ -136,8 +130,11 @@ private:
                 kept.pop_front();
         }
         auto it = channels_.find(msg->channel);
-        if (it == channels_.end())
+        if (it == channels_.end()) {
+            if (!user.empty())
+                keep(user, {msg->id, msg->data, !msg->id.empty()});
             return;
+        }
         for (const auto& ep : it->second)
             asio::post(ep->executor, [ep, msg] {
                 if (!ep->handler)
@@ -150,7 +147,7 @@ private:
     // Read now, delivered later: what is published after this read reaches
     // the subscribers live.
     void history(const endpoint_ptr& ep, std::string_view channel, std::string_view after,
-                 std::size_t count, backplane::detail::history_handler done)
+                 std::size_t count, backplane::history_handler done)
     {
         stream_id from;
         if (!parse_stream_id(after, from))
@@ -158,7 +155,7 @@ private:
                 if (ep->handler)
                     done(error::invalid_stream_id, {});
             });
-        backplane::detail::history_page page;
+        backplane::history_page page;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             auto it = history_.find(std::string(channel));
@@ -178,7 +175,37 @@ private:
         });
     }
 
+    void store_offline(std::string_view user, std::string_view data)
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        // Its id: the next of the bus's ids, as the Redis inbox gives one of its own.
+        keep(user, {stream_id{++last_id_, 0}.to_string(), std::string(data), false});
+    }
+
+    std::vector<offline_message> take_offline(std::string_view user)
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto it = offline_.find(std::string(user));
+        if (it == offline_.end())
+            return {};
+        std::vector<offline_message> out(std::make_move_iterator(it->second.begin()),
+                                         std::make_move_iterator(it->second.end()));
+        offline_.erase(it);
+        return out;
+    }
+
+    // Under the lock.
+    void keep(std::string_view user, offline_message m)
+    {
+        auto& kept = offline_[std::string(user)];
+        kept.push_back(std::move(m));
+        if (kept.size() > offline_size_)
+            kept.pop_front();
+    }
+
     const std::size_t history_size_;
+    const std::size_t offline_size_;
+    std::unordered_map<std::string, std::deque<offline_message>> offline_;
     std::uint64_t last_id_ = 0;
     mutable std::mutex mutex_;
     std::unordered_map<std::string, std::vector<endpoint_ptr>> channels_;
@@ -209,7 +236,7 @@ public:
 
     asio::any_io_executor get_executor() const { return state_->executor; }
 
-    void set_message_handler(backplane::detail::message_handler h) { state_->handler = std::move(h); }
+    void set_message_handler(backplane::message_handler h) { state_->handler = std::move(h); }
 
     void subscribe(std::string_view channel)
     {
@@ -224,7 +251,7 @@ public:
     }
 
     void publish(std::string_view channel, std::string_view data,
-                 backplane::detail::publish_handler done = {})
+                 backplane::publish_handler done = {})
     {
         ++published_;
         bus_->publish(channel, data);
@@ -232,9 +259,38 @@ public:
             asio::post(state_->executor, [done = std::move(done)] { done({}); });
     }
 
+    /// publish() of a direct message to `user`, kept for the user if no
+    /// endpoint is subscribed to `channel`.
+    void publish_direct(std::string_view channel, std::string_view user, std::string_view data,
+                        backplane::publish_handler done = {})
+    {
+        ++published_;
+        bus_->publish(channel, data, user);
+        if (done)
+            asio::post(state_->executor, [done = std::move(done)] { done({}); });
+    }
+
+    /// Keeps `data` for `user` without publishing it.
+    void store_offline(std::string_view user, std::string_view data, backplane::publish_handler done = {})
+    {
+        bus_->store_offline(user, data);
+        if (done)
+            asio::post(state_->executor, [done = std::move(done)] { done({}); });
+    }
+
+    /// Takes what is kept for `user` (subscriptions take effect at once on
+    /// the bus: there is nothing to wait for).
+    void take_offline(std::string_view user, std::string_view /*channel*/, backplane::offline_handler done)
+    {
+        asio::post(state_->executor, [ep = state_, done = std::move(done), taken = bus_->take_offline(user)]() mutable {
+            if (ep->handler)
+                done({}, std::move(taken));
+        });
+    }
+
     /// Reads up to `count` messages of `channel` after the id `after`.
     void history(std::string_view channel, std::string_view after, std::size_t count,
-                 backplane::detail::history_handler done)
+                 backplane::history_handler done)
     {
         bus_->history(state_, channel, after, count, std::move(done));
     }
@@ -254,6 +310,9 @@ private:
     std::unordered_set<std::string> channels_;
     std::uint64_t published_ = 0;
 };
+
+static_assert(is_broker_v<memory> && has_history_v<memory> && has_publish_direct_v<memory>,
+              "broker::memory must satisfy the Broker requirements, with history and offline messages");
 
 } // namespace backplane::broker
 
