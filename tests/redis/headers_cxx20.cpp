@@ -1,7 +1,7 @@
 // Compiled as C++20: the Redis headers serve users on either standard.
 #include <backplane/broker/redis_pubsub.hpp>
 #include <backplane/broker/redis_streams.hpp>
-#include <backplane/presence.hpp>
+#include <backplane/locator/redis_presence.hpp>
 #include <backplane/redis/config.hpp>
 #include <backplane/redis/connection.hpp>
 #include <backplane/redis/inbox.hpp>

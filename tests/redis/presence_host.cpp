@@ -1,6 +1,7 @@
 // presence_host: an instance with many users and nothing else, for the
-// presence tests to kill. A hub (memory transport, Redis Pub/Sub broker) with
-// one connection per user, and a presence that keeps their entries alive.
+// presence tests to kill. A hub (memory transport, Redis Pub/Sub broker,
+// redis_presence locator) with one connection per user: the locator keeps
+// their entries alive.
 //
 //   presence_host redis://127.0.0.1:6379 i9 100 200 1000 [--no-notifications]
 //       URL, instance id, users ("u0".."u99"), heartbeat interval and ttl in
@@ -10,7 +11,7 @@
 // are deleted (a clean shutdown) and the process exits 0.
 #include <backplane/broker/redis_pubsub.hpp>
 #include <backplane/hub.hpp>
-#include <backplane/presence.hpp>
+#include <backplane/locator/redis_presence.hpp>
 #include <backplane/transport/memory.hpp>
 
 #include <asio/io_context.hpp>
@@ -38,9 +39,7 @@ int main(int argc, char** argv)
         hub_options ho;
         ho.instance_id = argv[2];
         ho.direct = direct_routing::instance_channel;
-        basic_hub<transport::memory, broker::redis_pubsub> hub({}, broker::redis_pubsub(io.get_executor(), argv[1]),
-                                                               ho);
-        presence_options po;
+        locator::redis_presence_options po;
         po.heartbeat_interval = std::chrono::milliseconds(std::atoi(argv[4]));
         po.ttl = std::chrono::milliseconds(std::atoi(argv[5]));
         if (argc > 6 && std::strcmp(argv[6], "--no-notifications") == 0) {
@@ -48,7 +47,9 @@ int main(int argc, char** argv)
             po.sweep_interval = std::chrono::milliseconds(0);
         }
         po.client_name = ho.instance_id;
-        presence users(io.get_executor(), argv[1], hub.instance_id(), po);
+        basic_hub<transport::memory, broker::redis_pubsub, locator::redis_presence> hub(
+            {}, broker::redis_pubsub(io.get_executor(), argv[1]), locator::redis_presence(io.get_executor(), argv[1], po),
+            ho);
 
         std::vector<transport::memory::connection_handle> conns;
         const int n = std::atoi(argv[3]);
@@ -61,14 +62,12 @@ int main(int argc, char** argv)
                 std::fprintf(stderr, "open %s: %s\n", user.c_str(), ec.message().c_str());
                 return 1;
             }
-            if (hub.user_connections(user) == 1)
-                users.user_online(user);
             conns.push_back(c);
         }
         // Replies come in order: once "u{n-1}" is found, every entry is written.
         const auto last = "u" + std::to_string(n - 1);
         std::function<void()> check = [&] {
-            users.where(last, [&](std::error_code, std::string_view host) {
+            hub.locator().where(last, [&](std::error_code, std::string_view host) {
                 if (host == hub.instance_id()) {
                     std::printf("ready\n");
                     std::fflush(stdout);
@@ -81,7 +80,7 @@ int main(int argc, char** argv)
 
         asio::signal_set signals(io, SIGINT, SIGTERM);
         signals.async_wait([&](std::error_code, int) {
-            users.shutdown([&] { io.stop(); });
+            hub.async_shutdown([&] { io.stop(); });
         });
         io.run();
         return 0;

@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -69,19 +70,27 @@ struct resumes<Broker, std::void_t<decltype(std::declval<const Broker&>().resume
 /// N hubs, named "i1".."iN", each with its own Redis broker on one server,
 /// on one io_context. Connection names in CLIENT LIST: "i1:pub",
 /// "i1:sub"...
-template <class Broker, class BrokerOptions>
+template <class Broker, class BrokerOptions, class Locator = locator::none>
 struct basic_redis_cluster {
-    using hub_type = basic_hub<transport::memory, Broker>;
+    using hub_type = basic_hub<transport::memory, Broker, Locator>;
 
-    basic_redis_cluster(const redis_server& server, int n, hub_options base = {}, BrokerOptions broker_options = {})
+    /// `make_locator(io)` makes each hub's locator; without it, Locator(executor).
+    basic_redis_cluster(const redis_server& server, int n, hub_options base = {}, BrokerOptions broker_options = {},
+                        std::function<Locator(asio::io_context&)> make_locator = {})
     {
         for (int i = 0; i < n; ++i) {
             auto options = base;
             options.instance_id = "i" + std::to_string(i + 1);
             auto bo = broker_options;
             bo.client_name = options.instance_id;
-            hubs.push_back(std::make_unique<hub_type>(transport::memory{}, Broker(io.get_executor(), server.url(), bo),
-                                                      options));
+            Broker broker(io.get_executor(), server.url(), bo);
+            if constexpr (std::is_constructible_v<Locator, asio::any_io_executor>)
+                hubs.push_back(std::make_unique<hub_type>(transport::memory{}, std::move(broker),
+                                                          make_locator ? make_locator(io) : Locator(io.get_executor()),
+                                                          options));
+            else
+                hubs.push_back(
+                    std::make_unique<hub_type>(transport::memory{}, std::move(broker), make_locator(io), options));
         }
         REQUIRE(run_until(io, [&] { return connected(); }));
     }

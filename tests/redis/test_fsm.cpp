@@ -48,7 +48,7 @@ TEST_CASE("command fsm: queued commands wait for the handshake, then go out in o
     rd::command_fsm fsm(100);
     strings log;
     reply_handler h = [&](std::error_code ec, const reply& r) { log.push_back(ec ? "err:" + r.text : r.text); };
-    backplane::detail::publish_handler none;
+    backplane::redis::done_handler none;
     for (const char* key : {"a", "b"}) {
         auto copy = h;
         REQUIRE_FALSE(fsm.push(std::initializer_list<std::string_view>{"GET", key}, copy, none));
@@ -77,11 +77,11 @@ TEST_CASE("command fsm: a failed handshake is an error, and the queue is bounded
 {
     rd::command_fsm fsm(2);
     reply_handler h;
-    backplane::detail::publish_handler none;
+    backplane::redis::done_handler none;
     CHECK_FALSE(fsm.push(std::initializer_list<std::string_view>{"PING"}, h, none));
     CHECK_FALSE(fsm.push(std::initializer_list<std::string_view>{"PING"}, h, none));
     int called = 0;
-    backplane::detail::publish_handler third = [&](std::error_code) { ++called; };
+    backplane::redis::done_handler third = [&](std::error_code) { ++called; };
     CHECK(fsm.push(std::initializer_list<std::string_view>{"PING"}, h, third) == error::queue_full);
     CHECK(third); // left to the caller
     CHECK(fsm.pending() == 2);
@@ -103,7 +103,7 @@ TEST_CASE("command fsm: a lost connection fails what was in flight and keeps wha
     output(fsm);
     REQUIRE_FALSE(feed(fsm, "+PONG\r\n"));
     int failed = 0;
-    backplane::detail::publish_handler done = [&](std::error_code) { ++failed; };
+    backplane::redis::done_handler done = [&](std::error_code) { ++failed; };
     reply_handler none;
     auto d1 = done;
     REQUIRE_FALSE(fsm.push(std::initializer_list<std::string_view>{"PUBLISH", "c", "1"}, none, d1));
@@ -159,15 +159,15 @@ TEST_CASE("subscriber fsm: one batch per turn, changes that cancel out cost noth
 TEST_CASE("subscriber fsm: pings are answered in order, after the changes of their turn")
 {
     rd::subscriber_fsm fsm;
-    backplane::detail::publish_handler early = [](std::error_code) {};
+    backplane::redis::done_handler early = [](std::error_code) {};
     CHECK(fsm.ping(early) == 0); // not ready
     CHECK(early);                // left to the caller
     fsm.connected({}, "");
     output(fsm);
     REQUIRE_FALSE(feed(fsm, "+PONG\r\n"));
     strings log;
-    backplane::detail::publish_handler p1 = [&](std::error_code ec) { log.push_back(ec ? "lost" : "1"); };
-    backplane::detail::publish_handler p2 = [&](std::error_code ec) { log.push_back(ec ? "lost" : "2"); };
+    backplane::redis::done_handler p1 = [&](std::error_code ec) { log.push_back(ec ? "lost" : "1"); };
+    backplane::redis::done_handler p2 = [&](std::error_code ec) { log.push_back(ec ? "lost" : "2"); };
     fsm.ping(p1);
     fsm.subscribe("c");
     CHECK(output(fsm) == "*2\r\n$9\r\nSUBSCRIBE\r\n$1\r\nc\r\n*1\r\n$4\r\nPING\r\n");

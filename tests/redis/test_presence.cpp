@@ -1,7 +1,8 @@
-// Presence on a real Redis: the user -> instance map, its heartbeat, ghost
-// cleanup after a SIGKILL (by expiry notifications, and by the sweep), the
-// queries, and the three direct-message routings across three hubs.
-#include <backplane/presence.hpp>
+// locator::redis_presence on a real Redis: the user -> instance map, its
+// heartbeat, ghost cleanup after a SIGKILL (by expiry notifications, and by
+// the sweep), the queries, and the three direct-message routings across
+// three hubs.
+#include <backplane/locator/redis_presence.hpp>
 
 #include "../support/process.hpp"
 #include "redis_cluster.hpp"
@@ -18,13 +19,14 @@
 using namespace backplane;
 using namespace backplane::test;
 using clock_type = std::chrono::steady_clock;
+using locator::redis_presence;
 
 namespace {
 
 // Short periods, so that a test sees several heartbeats and an expiry.
-presence_options fast(std::chrono::milliseconds interval = 100ms, std::chrono::milliseconds ttl = 300ms)
+locator::redis_presence_options fast(std::chrono::milliseconds interval = 100ms, std::chrono::milliseconds ttl = 300ms)
 {
-    presence_options o;
+    locator::redis_presence_options o;
     o.heartbeat_interval = interval;
     o.ttl = ttl;
     o.sweep_interval = 0ms;
@@ -45,8 +47,17 @@ std::string text(asio::io_context& io, redis::connection& admin, std::vector<std
     return r.text;
 }
 
+// A presence for instance `instance`, as a hub sets it up.
+redis_presence presence(asio::io_context& io, const std::string& url, std::string_view instance,
+                        locator::redis_presence_options o)
+{
+    redis_presence p(io.get_executor(), url, std::move(o));
+    p.set_instance(instance);
+    return p;
+}
+
 // The host `p` sees for `user`, after everything `p` sent before.
-std::string where(asio::io_context& io, presence& p, const std::string& user)
+std::string where(asio::io_context& io, redis_presence& p, const std::string& user)
 {
     bool done = false;
     std::string host;
@@ -92,11 +103,11 @@ std::chrono::milliseconds ghosts_gone_after_sigkill(asio::io_context& io, redis_
 
 TEST_CASE("presence: notify-keyspace-events gets E and x added, and nothing else changed")
 {
-    CHECK(detail::notify_flags_with_expired("") == "Ex");
-    CHECK(detail::notify_flags_with_expired("Kg") == "KgEx");
-    CHECK(detail::notify_flags_with_expired("Ex").empty());
-    CHECK(detail::notify_flags_with_expired("AKE").empty());
-    CHECK(detail::notify_flags_with_expired("xK") == "xKE");
+    CHECK(locator::detail::notify_flags_with_expired("") == "Ex");
+    CHECK(locator::detail::notify_flags_with_expired("Kg") == "KgEx");
+    CHECK(locator::detail::notify_flags_with_expired("Ex").empty());
+    CHECK(locator::detail::notify_flags_with_expired("AKE").empty());
+    CHECK(locator::detail::notify_flags_with_expired("xK") == "xKE");
 }
 
 TEST_CASE("presence: an entry names its instance while online, and goes at once on the last disconnect", "[timing]")
@@ -104,19 +115,13 @@ TEST_CASE("presence: an entry names its instance while online, and goes at once 
     redis_server server;
     asio::io_context io;
     redis::connection admin(io.get_executor(), redis::parse_url(server.url()));
-    presence p(io.get_executor(), server.url(), "i1", fast());
+    auto p = presence(io, server.url(), "i1", fast());
     p.user_online("alice");
     CHECK(where(io, p, "alice") == "i1");
     CHECK(text(io, admin, {"HGET", "user:host", "alice"}) == "i1");
     const auto ttl = integer(io, admin, {"PTTL", "user:alive:alice"});
     CHECK(ttl > 0);
     CHECK(ttl <= 300);
-    bool online = false;
-    p.is_online("alice", [&](std::error_code ec, bool on) {
-        CHECK_FALSE(ec);
-        online = on;
-    });
-    REQUIRE(run_until(io, [&] { return online; }));
 
     const auto start = clock_type::now();
     p.user_offline("alice");
@@ -139,8 +144,8 @@ TEST_CASE("presence: a user who reconnected elsewhere keeps the new entry when t
     redis_server server;
     asio::io_context io;
     redis::connection admin(io.get_executor(), redis::parse_url(server.url()));
-    presence p1(io.get_executor(), server.url(), "i1", fast());
-    presence p2(io.get_executor(), server.url(), "i2", fast());
+    auto p1 = presence(io, server.url(), "i1", fast());
+    auto p2 = presence(io, server.url(), "i2", fast());
 
     SECTION("the old instance learns of the disconnect after the new one of the connect")
     {
@@ -176,7 +181,7 @@ TEST_CASE("presence: one heartbeat refreshes every local user with one script ca
     redis::connection admin(io.get_executor(), redis::parse_url(server.url()));
     auto options = fast();
     options.refresh_batch = GENERATE(500, 50);
-    presence p(io.get_executor(), server.url(), "i1", options);
+    auto p = presence(io, server.url(), "i1", options);
     for (int i = 0; i < 200; ++i)
         p.user_online("u" + std::to_string(i));
     CHECK(where(io, p, "u199") == "i1");
@@ -205,7 +210,7 @@ TEST_CASE("presence: SIGKILL an instance with 100 users: expiry notifications cl
     redis_server server; // notify-keyspace-events is off by default: the presence turns it on
     asio::io_context io;
     redis::connection admin(io.get_executor(), redis::parse_url(server.url()));
-    presence watcher(io.get_executor(), server.url(), "i1", fast()); // no sweep
+    auto watcher = presence(io, server.url(), "i1", fast()); // no sweep
     const auto flags = [&] {
         auto [ec, r] = call(io, admin, {"CONFIG", "GET", "notify-keyspace-events"});
         REQUIRE_FALSE(ec);
@@ -213,7 +218,7 @@ TEST_CASE("presence: SIGKILL an instance with 100 users: expiry notifications cl
         return r.elements[1].text;
     };
     REQUIRE(run_until(io, [&] { return !flags().empty(); }));
-    CHECK(detail::notify_flags_with_expired(flags()).empty());
+    CHECK(locator::detail::notify_flags_with_expired(flags()).empty());
     CHECK_FALSE(watcher.notifications_error());
 
     const auto ttl = 1000ms;
@@ -236,7 +241,7 @@ TEST_CASE("presence: SIGKILL an instance with 100 users: without notifications t
     auto options = fast();
     options.sweep_interval = 250ms;
     options.sweep_batch = 16; // several batches per pass
-    presence watcher(io.get_executor(), server.url(), "i1", options);
+    auto watcher = presence(io, server.url(), "i1", options);
     REQUIRE(run_until(io, [&] { return bool(watcher.notifications_error()); }));
     CHECK(watcher.notifications_error() == error::server_error);
 
@@ -268,7 +273,7 @@ TEST_CASE("presence: a shutdown while Redis is down ends at its deadline", "[tim
 {
     redis_server server;
     asio::io_context io;
-    presence p(io.get_executor(), server.url(), "i1", fast());
+    auto p = presence(io, server.url(), "i1", fast());
     p.user_online("u1");
     REQUIRE(where(io, p, "u1") == "i1");
     server.kill();
@@ -280,15 +285,15 @@ TEST_CASE("presence: a shutdown while Redis is down ends at its deadline", "[tim
     run_for(io, 100ms); // and nothing is called twice
 }
 
-TEST_CASE("presence: where, is_online and the online users in bounded pages, and ghosts are never reported")
+TEST_CASE("presence: where and the online users in bounded pages, and ghosts are never reported")
 {
     // A hash past hash-max-listpack-entries, as a big one is: HSCAN then
     // pages it (a small one comes whole).
     redis_server server(redis_server_options{false, {}, {"--hash-max-listpack-entries", "64"}});
     asio::io_context io;
     redis::connection admin(io.get_executor(), redis::parse_url(server.url()));
-    presence p1(io.get_executor(), server.url(), "i1", fast());
-    presence p2(io.get_executor(), server.url(), "i2", fast());
+    auto p1 = presence(io, server.url(), "i1", fast());
+    auto p2 = presence(io, server.url(), "i2", fast());
     for (int i = 0; i < 300; ++i)
         (i % 2 ? p2 : p1).user_online("u" + std::to_string(i));
     CHECK(where(io, p1, "u298") == "i1");
@@ -302,7 +307,7 @@ TEST_CASE("presence: where, is_online and the online users in bounded pages, and
     std::size_t pages = 0, largest = 0;
     do {
         bool done = false;
-        p1.online_users(cursor, 50, [&](std::error_code ec, online_page page) {
+        p1.online(cursor, 50, [&](std::error_code ec, online_page page) {
             REQUIRE_FALSE(ec);
             for (auto& u : page.users)
                 seen[u.user] = u.instance;
@@ -321,7 +326,7 @@ TEST_CASE("presence: where, is_online and the online users in bounded pages, and
     CHECK(largest < 100);
 
     bool bad = false;
-    p1.online_users("x", 10, [&](std::error_code ec, online_page) { bad = bool(ec); });
+    p1.online("x", 10, [&](std::error_code ec, online_page) { bad = bool(ec); });
     REQUIRE(run_until(io, [&] { return bad; }));
 
     // The sweep deletes the ghost and nobody else.
@@ -342,7 +347,7 @@ TEST_CASE("presence: a server restart (scripts and data lost) is healed by the n
     redis_server server;
     asio::io_context io;
     redis::connection admin(io.get_executor(), redis::parse_url(server.url()));
-    presence p(io.get_executor(), server.url(), "i1", fast());
+    auto p = presence(io, server.url(), "i1", fast());
     p.user_online("alice");
     CHECK(where(io, p, "alice") == "i1");
     server.kill();
@@ -363,34 +368,26 @@ TEST_CASE("presence: per-user channel, shared channel and Option B each deliver 
                          direct_routing::instance_channel}) {
         hub_options ho;
         ho.direct = routing;
-        redis_cluster c(server, 3, ho);
-        std::vector<std::unique_ptr<presence>> ps;
-        for (int i = 0; i < 3; ++i)
-            ps.push_back(std::make_unique<presence>(c.io.get_executor(), server.url(), c[i].instance_id(), fast()));
+        basic_redis_cluster<broker::redis_pubsub, broker::redis_pubsub_options, redis_presence> c(
+            server, 3, ho, {}, [&](asio::io_context& io) { return redis_presence(io.get_executor(), server.url(), fast()); });
         // 30 users, 10 per hub; each sends one DM to the next.
         std::vector<transport::memory::connection_handle> conns;
-        for (int u = 0; u < 30; ++u) {
-            const auto user = "u" + std::to_string(u);
-            conns.push_back(c.connect(u % 3, user).first);
-            ps[u % 3]->user_online(user);
-        }
-        for (int i = 0; i < 3; ++i)
-            REQUIRE(where(c.io, *ps[i], "u" + std::to_string(27 + i)) == c[i].instance_id());
+        for (int u = 0; u < 30; ++u)
+            conns.push_back(c.connect(u % 3, "u" + std::to_string(u)).first);
+        for (int i = 0; i < 3; ++i) // the hubs told their locators
+            REQUIRE(where(c.io, c[i].locator(), "u" + std::to_string(27 + i)) == c[i].instance_id());
         c.settle();
         std::vector<std::uint64_t> before;
         for (int i = 0; i < 3; ++i)
             before.push_back(c[i].stats().received);
 
-        std::map<direct_outcome, int> outcomes;
-        int done = 0;
         for (int u = 0; u < 30; ++u)
-            ps[u % 3]->send_to_user(c[u % 3], "u" + std::to_string((u + 1) % 30), "dm from u" + std::to_string(u),
-                                    no_connection, [&](std::error_code ec, direct_outcome o) {
-                                        CHECK_FALSE(ec);
-                                        ++outcomes[o];
-                                        ++done;
-                                    });
-        REQUIRE(run_until(c.io, [&] { return done == 30; }));
+            REQUIRE_FALSE(c[u % 3].send_to_user("u" + std::to_string((u + 1) % 30), "dm from u" + std::to_string(u)));
+        const auto sent_to_host = [&] {
+            return c[0].stats().sent_to_host + c[1].stats().sent_to_host + c[2].stats().sent_to_host;
+        };
+        if (routing == direct_routing::instance_channel) // the lookups come first
+            REQUIRE(run_until(c.io, [&] { return sent_to_host() == 30; }));
         c.run();
         for (int u = 0; u < 30; ++u)
             CHECK(conns[u]->texts() == std::vector<std::string>{"dm from u" + std::to_string((u + 29) % 30)});
@@ -400,40 +397,17 @@ TEST_CASE("presence: per-user channel, shared channel and Option B each deliver 
         for (int i = 0; i < 3; ++i)
             counts.push_back(c[i].stats().received - before[i]);
         if (routing == direct_routing::instance_channel) {
-            CHECK(outcomes[direct_outcome::sent_to_host] == 30);
-            // Offline: the inbox stream keeps it.
-            bool stored = false;
-            ps[0]->send_to_user(c[0], "nobody", "later", no_connection, [&](std::error_code ec, direct_outcome o) {
-                CHECK_FALSE(ec);
-                stored = o == direct_outcome::stored_in_inbox;
-            });
-            REQUIRE(run_until(c.io, [&] { return stored; }));
+            // Offline: kept in the inbox stream, as the envelope the hub
+            // would have published; taken by the user's next first connection.
+            REQUIRE_FALSE(c[0].send_to_user("nobody", "later"));
+            REQUIRE(run_until(c.io, [&] { return c[0].stats().kept_offline == 1; }));
             redis::connection admin(c.io.get_executor(), redis::parse_url(server.url()));
-            CHECK(integer(c.io, admin, {"XLEN", "inbox:nobody"}) == 1);
-            // Taken once, by whichever instance asks first, as the envelope
-            // the hub would have published.
-            std::vector<std::vector<detail::history_entry>> taken;
-            for (int i : {2, 1})
-                ps[i]->take_inbox("nobody", [&](std::error_code ec, std::vector<detail::history_entry> e) {
-                    CHECK_FALSE(ec);
-                    taken.push_back(std::move(e));
-                });
-            REQUIRE(run_until(c.io, [&] { return taken.size() == 2; }));
-            if (taken[0].empty()) // two connections: either may answer first
-                std::swap(taken[0], taken[1]);
-            REQUIRE(taken[0].size() == 1);
-            CHECK(taken[1].empty());
-            envelope env;
-            REQUIRE_FALSE(decode(taken[0][0].data, env));
-            CHECK(env.kind == message_kind::user);
-            CHECK(env.target == "nobody");
-            CHECK(env.origin == c[0].instance_id());
-            CHECK(env.payload == "later");
-            stream_id id;
-            CHECK(parse_stream_id(taken[0][0].id, id)); // the inbox entry's own id
+            REQUIRE(run_until(c.io, [&] { return integer(c.io, admin, {"XLEN", "inbox:nobody"}) == 1; }));
+            auto [late, late_id] = c.connect(2, "nobody");
+            REQUIRE(run_until(c.io, [&] { return !late->texts().empty(); }));
+            CHECK(late->texts() == std::vector<std::string>{"later"});
+            CHECK(c[2].stats().offline_delivered == 1);
             CHECK(integer(c.io, admin, {"XLEN", "inbox:nobody"}) == 0);
-        } else {
-            CHECK(outcomes[direct_outcome::published] == 30);
         }
     }
     std::printf("presence: 30 DMs among 30 users on 3 instances; messages each instance received:\n");

@@ -10,34 +10,30 @@
 // one process, with Redis Pub/Sub's delivery: at most once, and nothing is
 // kept for a hub that is disconnected at the time of a publish.
 //
-// Broker requirements, as the hub uses them (both sides of the contract):
-// - the hub calls `set_message_handler(h)` once, before anything else;
-// - the hub calls `subscribe(channel)` once per channel until it calls
-//   `unsubscribe(channel)`, and never unsubscribes what it did not subscribe;
-// - the broker calls `h(channel, id, data)` once per message published on a
-//   subscribed channel, on the hub's executor, never from inside `publish`,
-//   `subscribe` or `unsubscribe`; `id` is the broker's id for the message, or
-//   empty where the broker has none (this one has none);
-// - `publish(channel, data, done)` copies what it needs before it returns and
-//   calls `done(ec)` once, later, on the hub's executor, if `done` is set.
-// All calls are made on the hub's executor.
-//
-// What this broker adds: a subscribed channel stays subscribed across
-// reconnects (every channel is subscribed again on each new connection);
-// `done` gets error::queue_full when the publisher's queue is full (Redis
-// down or too slow), error::connection_lost when the connection died before
-// the reply, error::server_error on an error reply; messages published while
-// the subscriber is disconnected are lost, as Pub/Sub loses them.
+// A Broker (backplane/policies.hpp) that keeps messages for offline users
+// (store_offline, take_offline: the inbox of redis/inbox.hpp), for the hub's
+// direct messages routed through the user's host when the user is offline.
+// It adds: a subscribed channel stays subscribed across reconnects (every
+// channel is subscribed again on each new connection); `done` gets
+// error::queue_full when the publisher's queue is full (Redis down or too
+// slow), error::connection_lost when the connection died before the reply,
+// error::server_error on an error reply; messages published while the
+// subscriber is disconnected are lost, as Pub/Sub loses them.
 //
 // Thread safety: none; use it on the executor given to the constructor.
 #ifndef BACKPLANE_BROKER_REDIS_PUBSUB_HPP
 #define BACKPLANE_BROKER_REDIS_PUBSUB_HPP
 
-#include <backplane/detail/traits.hpp>
+#include <backplane/detail/name_pattern.hpp>
+#include <backplane/policies.hpp>
 #include <backplane/redis/config.hpp>
 #include <backplane/redis/connection.hpp>
+#include <backplane/redis/inbox.hpp>
 #include <backplane/redis/options.hpp>
+#include <backplane/redis/script.hpp>
 #include <backplane/redis/subscriber.hpp>
+
+#include <asio/post.hpp>
 
 #include <asio/any_io_executor.hpp>
 
@@ -56,6 +52,8 @@ struct redis_pubsub_options {
     /// Prefix of the names the connections give themselves in CLIENT LIST:
     /// "{client_name}:pub" and "{client_name}:sub"; empty: no names.
     std::string client_name;
+    /// Where messages for offline users are kept.
+    redis::inbox::options inbox;
 };
 
 /// Counters of a redis_pubsub broker. They only grow.
@@ -66,6 +64,8 @@ struct redis_pubsub_stats {
     std::uint64_t reconnects = 0;     ///< of both connections, after their first connect
     std::uint64_t resubscribed = 0;   ///< channels subscribed again after reconnects
     std::uint64_t probe_timeouts = 0; ///< connections closed by the liveness probe
+    std::uint64_t inboxed = 0;        ///< messages kept for offline users
+    std::uint64_t inbox_taken = 0;    ///< of those, taken by a user's first connection
 };
 
 /// The Redis Pub/Sub broker policy. Movable; the destructor closes both
@@ -77,8 +77,12 @@ public:
     redis_pubsub(asio::any_io_executor ex, redis::config server, redis_pubsub_options options = {})
         : executor_(ex),
           publisher_(ex, server, named(options, ":pub")),
-          subscriber_(ex, server, named(options, ":sub"))
+          subscriber_(ex, server, named(options, ":sub")),
+          inbox_(options.inbox.key, "{user}"),
+          inbox_options_(std::move(options.inbox)),
+          counts_(std::make_shared<offline_counts>())
     {
+        take_.load(publisher_);
     }
 
     /// As above, with the server read from a URL.
@@ -93,7 +97,7 @@ public:
 
     const asio::any_io_executor& get_executor() const noexcept { return executor_; }
 
-    void set_message_handler(backplane::detail::message_handler h)
+    void set_message_handler(backplane::message_handler h)
     {
         if (!h)
             return subscriber_.set_message_handler(nullptr);
@@ -105,10 +109,44 @@ public:
 
     void unsubscribe(std::string_view channel) { subscriber_.unsubscribe(channel); }
 
-    void publish(std::string_view channel, std::string_view data, backplane::detail::publish_handler done = {})
+    void publish(std::string_view channel, std::string_view data, backplane::publish_handler done = {})
     {
         ++published_;
         publisher_.publish(channel, data, std::move(done));
+    }
+
+    /// Keeps `data` for `user`: appended to the user's inbox.
+    void store_offline(std::string_view user, std::string_view data, backplane::publish_handler done = {})
+    {
+        const std::string length = std::to_string(inbox_options_.max_length);
+        publisher_.execute({"XADD", inbox_.name(user), "MAXLEN", "~", length, "*", redis::inbox::data_field, data},
+                           [counts = counts_, done = std::move(done)](std::error_code ec, const redis::reply&) {
+                               counts->inboxed += !ec;
+                               if (done)
+                                   done(ec);
+                           });
+    }
+
+    /// Takes what is kept for `user` (reads and deletes, in one script).
+    /// If `channel` is subscribed, that waits until the subscription is in
+    /// effect, so that a message is either taken or received live.
+    void take_offline(std::string_view user, std::string_view channel, backplane::offline_handler done)
+    {
+        auto take = [this, counts = std::weak_ptr<offline_counts>(counts_), key = inbox_.name(user),
+                     done = std::move(done)](std::error_code) mutable {
+            if (counts.expired())
+                return;
+            take_.run(publisher_, {"1", key, std::to_string(inbox_options_.take)},
+                      [counts, done = std::move(done)](std::error_code ec, const redis::reply& r) {
+                          auto messages = ec ? std::vector<offline_message>{} : redis::inbox::entries(r);
+                          if (auto c = counts.lock())
+                              c->inbox_taken += messages.size();
+                          done(ec, std::move(messages));
+                      });
+        };
+        if (subscriber_.subscribed(channel))
+            return subscriber_.ping(std::move(take)); // failed or not, the take follows
+        asio::post(executor_, [take = std::move(take)]() mutable { take({}); });
     }
 
     /// Whether both connections are ready.
@@ -129,7 +167,9 @@ public:
                 s.received,
                 p.connection.reconnects + s.connection.reconnects,
                 s.resubscribed,
-                p.connection.probe_timeouts + s.connection.probe_timeouts};
+                p.connection.probe_timeouts + s.connection.probe_timeouts,
+                counts_->inboxed,
+                counts_->inbox_taken};
     }
 
     /// The two connections, for what the broker does not wrap (PING barriers,
@@ -145,13 +185,24 @@ private:
         return c;
     }
 
+    // Shared with the handlers of the inbox's commands, which may outlive a move.
+    struct offline_counts {
+        std::uint64_t inboxed = 0;
+        std::uint64_t inbox_taken = 0;
+    };
+
     asio::any_io_executor executor_;
     redis::connection publisher_;
     redis::subscriber subscriber_;
+    backplane::detail::name_pattern inbox_;
+    redis::inbox::options inbox_options_;
+    redis::script take_{redis::inbox::take_script};
+    std::shared_ptr<offline_counts> counts_;
     std::uint64_t published_ = 0;
 };
 
-static_assert(backplane::detail::is_broker<redis_pubsub>::value, "redis_pubsub must satisfy the broker requirements");
+static_assert(is_broker_v<redis_pubsub> && has_offline_messages_v<redis_pubsub>,
+              "redis_pubsub must satisfy the Broker requirements, with offline messages");
 
 } // namespace backplane::broker
 

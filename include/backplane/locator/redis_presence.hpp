@@ -1,13 +1,15 @@
-// backplane/presence.hpp - which instance hosts each user, kept alive by
-// heartbeats, and direct messages routed by it.
+// backplane/locator/redis_presence.hpp - which instance hosts each user, in
+// Redis, kept alive by heartbeats: the Locator of hubs in several processes.
 //
-//   backplane::presence p(io.get_executor(), redis::parse_url(url), hub.instance_id());
-//   p.user_online("alice");   // alice's first connection on this instance opened
-//   p.user_offline("alice");  // and her last one closed
-//   p.where("bob", [](std::error_code ec, std::string_view instance) { ... });
-//   p.send_to_user(hub, "bob", payload); // routed as hub_options::direct says
+//   basic_hub<transport::websocketpp, broker::redis_pubsub, locator::redis_presence> hub(
+//       ws, broker::redis_pubsub(ex, url), locator::redis_presence(ex, url), options);
 //
-// The map lives in one Redis (key names in presence_options):
+// The hub tells it when a user's first local connection opens and when the
+// last one closes, and asks it where a user is (the seed design's Option B,
+// and the `where` and `online` of an application); the contract is in
+// backplane/policies.hpp.
+//
+// The map lives in one Redis (key names in redis_presence_options):
 //   HSET user:host {user} {instance}   which instance hosts the user
 //   SET user:alive:{user} 1 PX ttl     the entry is alive while this key is
 // One presence per instance keeps its own users' entries: a single timer
@@ -45,18 +47,18 @@
 // Thread safety: none. Use the object and its handlers on its executor (the
 // hub's). Handlers given to queries are called once, later, on the executor;
 // with error::operation_aborted if the presence is stopped or destroyed first.
-#ifndef BACKPLANE_PRESENCE_HPP
-#define BACKPLANE_PRESENCE_HPP
+#ifndef BACKPLANE_LOCATOR_REDIS_PRESENCE_HPP
+#define BACKPLANE_LOCATOR_REDIS_PRESENCE_HPP
 
-#include <backplane/envelope.hpp>
+#include <backplane/detail/name_pattern.hpp>
 #include <backplane/error.hpp>
-#include <backplane/hub.hpp>
 #include <backplane/names.hpp>
+#include <backplane/policies.hpp>
 #include <backplane/redis/config.hpp>
 #include <backplane/redis/connection.hpp>
-#include <backplane/redis/inbox.hpp>
 #include <backplane/redis/options.hpp>
 #include <backplane/redis/reply.hpp>
+#include <backplane/redis/script.hpp>
 #include <backplane/redis/subscriber.hpp>
 
 #include <asio/any_io_executor.hpp>
@@ -78,17 +80,14 @@
 #include <utility>
 #include <vector>
 
-namespace backplane {
+namespace backplane::locator {
 
-/// Settings of a presence. The defaults are the seed design's.
-struct presence_options {
+/// Settings of a redis_presence. The defaults are the seed design's.
+struct redis_presence_options {
     /// The hash of user -> instance.
     std::string host_key = "user:host";
     /// A user's liveness key; "{user}" is replaced by the user's name.
     std::string alive_key = "user:alive:{user}";
-    /// A user's inbox stream, where send_to_user stores a direct message for
-    /// an offline user (direct_routing::instance_channel); "{user}" as above.
-    std::string inbox_key = "inbox:{user}";
     /// How often this instance refreshes its users' entries.
     std::chrono::milliseconds heartbeat_interval{30000};
     /// How long an entry lives without a refresh: a crashed instance's users
@@ -110,8 +109,6 @@ struct presence_options {
     std::size_t sweep_batch = 200;
     /// Users refreshed per script call of a heartbeat.
     std::size_t refresh_batch = 500;
-    /// Approximate bound on the length of an inbox stream (XADD MAXLEN ~).
-    std::size_t inbox_max_length = 1000;
     /// Settings of the command and notification connections; their client
     /// names are "{client_name}:presence" and "{client_name}:expired".
     redis::connection_options connection;
@@ -119,8 +116,8 @@ struct presence_options {
     std::string client_name;
 };
 
-/// Counters of a presence. They only grow.
-struct presence_stats {
+/// Counters of a redis_presence. They only grow.
+struct redis_presence_stats {
     std::uint64_t heartbeats = 0;        ///< refresh rounds sent (one write each)
     std::uint64_t refreshed = 0;         ///< entries refreshed or claimed by them
     std::uint64_t expirations = 0;       ///< expiries of alive keys heard
@@ -130,36 +127,8 @@ struct presence_stats {
     std::uint64_t errors = 0;            ///< commands that failed
 };
 
-/// One online user, as online_users lists it.
-struct online_user {
-    std::string user;
-    std::string instance;
-};
-
-/// A page of online users.
-struct online_page {
-    std::vector<online_user> users;
-    /// Pass it back for the next page; "0" when the listing is complete.
-    std::string cursor = "0";
-};
-
-/// Where a direct message sent with presence::send_to_user went.
-enum class direct_outcome {
-    published,       ///< to the user's channel or the shared channel
-    sent_to_host,    ///< to the channel of the instance hosting the user
-    stored_in_inbox, ///< the user is offline: appended to the user's inbox
-    failed,          ///< not sent: see the error
-};
-
-/// Called with the host of a user, or an empty view if the user is offline;
-/// the view is valid during the call only.
-using where_handler = std::function<void(std::error_code, std::string_view instance)>;
-/// Called with a page of online users.
-using online_handler = std::function<void(std::error_code, online_page)>;
 /// Called with the number of entries a sweep deleted.
 using sweep_handler = std::function<void(std::error_code, std::size_t removed)>;
-/// Called once with what became of a direct message.
-using direct_handler = std::function<void(std::error_code, direct_outcome)>;
 
 namespace detail {
 
@@ -236,38 +205,6 @@ struct presence_scripts {
         "return out\n";
 };
 
-// "prefix{user}suffix", split once.
-struct key_pattern {
-    std::string prefix, suffix;
-
-    key_pattern(const std::string& pattern, std::string_view placeholder)
-    {
-        const auto at = pattern.find(placeholder);
-        if (at == std::string::npos)
-            throw std::invalid_argument("backplane: key pattern '" + pattern + "' lacks "
-                                        + std::string(placeholder));
-        prefix = pattern.substr(0, at);
-        suffix = pattern.substr(at + placeholder.size());
-    }
-
-    std::string name(std::string_view value) const
-    {
-        std::string out;
-        out.reserve(prefix.size() + value.size() + suffix.size());
-        return out.append(prefix).append(value).append(suffix);
-    }
-
-    // The value in a key of this pattern; false if `key` is not one.
-    bool match(std::string_view key, std::string_view& value) const
-    {
-        if (key.size() < prefix.size() + suffix.size() || key.substr(0, prefix.size()) != prefix
-            || key.substr(key.size() - suffix.size()) != suffix)
-            return false;
-        value = key.substr(prefix.size(), key.size() - prefix.size() - suffix.size());
-        return true;
-    }
-};
-
 // The flags notify-keyspace-events needs for expiry events on the keyevent
 // channel, added to what `current` holds; empty if it has them already.
 inline std::string notify_flags_with_expired(std::string_view current)
@@ -284,30 +221,18 @@ inline std::string notify_flags_with_expired(std::string_view current)
     return flags;
 }
 
-} // namespace detail
-
-/// The user -> instance map of one instance. Not movable: its timers and
-/// connections call back into it.
-class presence {
+// The map's state behind a redis_presence, at a stable address: its timers
+// and connections call back into it.
+class presence_state {
 public:
-    /// Connects at once and starts the heartbeat, the sweep and the
-    /// expiry listener.
-    /// @param instance this instance's id (the hub's instance_id()).
-    /// @throws std::invalid_argument if the instance id is not a valid name,
-    /// a key pattern lacks "{user}", ttl does not exceed heartbeat_interval,
-    /// or a batch size is zero.
-    presence(asio::any_io_executor ex, redis::config server, std::string instance, presence_options options = {})
+    presence_state(asio::any_io_executor ex, const redis::config& server, redis_presence_options options)
         : executor_(ex),
           options_(std::move(options)),
-          instance_(std::move(instance)),
           alive_(options_.alive_key, "{user}"),
-          inbox_(options_.inbox_key, "{user}"),
           commands_(ex, server, named(options_, ":presence")),
           heartbeat_timer_(ex),
           sweep_timer_(ex)
     {
-        if (validate_name(instance_))
-            throw std::invalid_argument("backplane: invalid instance id: " + instance_);
         if (options_.heartbeat_interval.count() <= 0 || options_.ttl <= options_.heartbeat_interval)
             throw std::invalid_argument("backplane: presence ttl must exceed heartbeat_interval > 0");
         if (options_.sweep_batch == 0 || options_.refresh_batch == 0)
@@ -327,17 +252,12 @@ public:
             arm_sweep();
     }
 
-    /// As above, with the server read from a URL.
-    /// @throws std::invalid_argument on a malformed URL, and as above.
-    presence(asio::any_io_executor ex, std::string_view url, std::string instance, presence_options options = {})
-        : presence(std::move(ex), redis::parse_url(url), std::move(instance), std::move(options))
-    {
-    }
+    presence_state(const presence_state&) = delete;
+    presence_state& operator=(const presence_state&) = delete;
 
-    presence(const presence&) = delete;
-    presence& operator=(const presence&) = delete;
+    ~presence_state() { stop(); }
 
-    ~presence() { stop(); }
+    void set_instance(std::string_view id) { instance_ = std::string(id); }
 
     /// The user's first local connection opened: the entry names this
     /// instance from now on (it takes over from any other), and this
@@ -347,7 +267,7 @@ public:
         if (stopped_ || validate_name(user))
             return;
         users_.emplace(user);
-        run(detail::presence_scripts::online, script_online,
+        run(script_online,
             {options_.host_key, alive_.name(user), std::string(user), instance_, ttl_ms()}, 2, tally());
     }
 
@@ -361,7 +281,7 @@ public:
         if (it == users_.end())
             return;
         users_.erase(it);
-        run(detail::presence_scripts::offline, script_offline,
+        run(script_offline,
             {options_.host_key, alive_.name(user), std::string(user), instance_}, 2, tally());
     }
 
@@ -377,18 +297,10 @@ public:
             return post_where(std::move(done), ec);
         if (redis_down())
             return post_where(std::move(done), error::not_connected);
-        run(detail::presence_scripts::where, script_where, {options_.host_key, alive_.name(user), std::string(user)},
+        run(script_where, {options_.host_key, alive_.name(user), std::string(user)},
             2, [done = std::move(done)](std::error_code ec, const redis::reply& r) {
                 done(ec, !ec && r.type == redis::reply::kind::string ? std::string_view(r.text) : std::string_view());
             });
-    }
-
-    /// Calls `done(ec, online)`: whether `user` has a live entry.
-    void is_online(std::string_view user, std::function<void(std::error_code, bool)> done)
-    {
-        where(user, [done = std::move(done)](std::error_code ec, std::string_view instance) {
-            done(ec, !instance.empty());
-        });
     }
 
     /// Calls `done(ec, page)` with one page of online users, from `cursor`
@@ -397,7 +309,7 @@ public:
     /// listing appear at least once, and each page costs about `limit`
     /// entries of work (a small hash, up to hash-max-listpack-entries, 512
     /// by default, is returned whole at once).
-    void online_users(std::string_view cursor, std::size_t limit, online_handler done)
+    void online(std::string_view cursor, std::size_t limit, online_handler done)
     {
         std::error_code refused;
         if (cursor.empty() || cursor.find_first_not_of("0123456789") != std::string_view::npos)
@@ -408,9 +320,9 @@ public:
             asio::post(executor_, [done = std::move(done), refused] { done(refused, {}); });
             return;
         }
-        run(detail::presence_scripts::list, script_list,
-            {options_.host_key, std::string(cursor), std::to_string(std::max<std::size_t>(limit, 1)), alive_.prefix,
-             alive_.suffix},
+        run(script_list,
+            {options_.host_key, std::string(cursor), std::to_string(std::max<std::size_t>(limit, 1)), alive_.prefix(),
+             alive_.suffix()},
             1, [done = std::move(done)](std::error_code ec, const redis::reply& r) {
                 online_page page;
                 if (!ec && (r.type != redis::reply::kind::array || r.elements.empty()))
@@ -431,61 +343,6 @@ public:
         sweep_from("0", 0, std::move(done));
     }
 
-    /// Sends a direct message to `user` as `hub`'s direct routing says:
-    /// with per_user_channel and shared_channel through hub.send_to_user;
-    /// with instance_channel (the seed design's Option B) by looking up the
-    /// user's host and publishing to that instance's channel, or, if the
-    /// user is offline, by appending its envelope to the user's inbox
-    /// stream (redis/inbox.hpp; take_inbox reads it). `done` (may be empty)
-    /// is called once, later.
-    /// The hub must outlive this object: destroy the presence first.
-    /// A user who moves between the lookup and the publish misses the
-    /// message (Option B's race; the per-user channel has none).
-    template <class Hub>
-    void send_to_user(Hub& hub, std::string_view user, std::string_view payload,
-                      connection_id exclude = no_connection, direct_handler done = {})
-    {
-        if (hub.options().direct != direct_routing::instance_channel) {
-            const auto ec = hub.send_to_user(user, payload, exclude);
-            return post_direct(std::move(done), ec, ec ? direct_outcome::failed : direct_outcome::published);
-        }
-        if (auto ec = validate_name(user, hub.options().max_name_length))
-            return post_direct(std::move(done), ec, direct_outcome::failed);
-        if (payload.size() > hub.options().max_payload)
-            return post_direct(std::move(done), error::payload_too_large, direct_outcome::failed);
-        where(user, [this, life = std::weak_ptr<char>(life_), &hub, user = std::string(user),
-                     payload = std::string(payload), exclude, done = std::move(done)](std::error_code ec,
-                                                                                       std::string_view host) {
-            if (ec || life.expired()) {
-                if (done)
-                    done(ec ? ec : error::operation_aborted, direct_outcome::failed);
-                return;
-            }
-            if (!host.empty()) {
-                ec = hub.send_to_user_at(host, user, payload, exclude);
-                if (done)
-                    done(ec, ec ? direct_outcome::failed : direct_outcome::sent_to_host);
-                return;
-            }
-            store_in_inbox(user, payload, exclude, std::move(done));
-        });
-    }
-
-    /// Takes (reads and deletes, atomically) up to `count` direct messages
-    /// from `user`'s inbox, oldest first, and calls `done(ec, entries)`
-    /// once, later: each entry's data is an envelope (decode it), its id
-    /// the message's id. For a user's first connection on an instance
-    /// (Option B); broker::redis_streams::take_inbox reads the same inbox.
-    void take_inbox(std::string_view user, redis::inbox::handler done, std::size_t count = 1000)
-    {
-        if (auto ec = validate_name(user))
-            return asio::post(executor_, [done = std::move(done), ec] { done(ec, {}); });
-        run(redis::inbox::take_script, script_take, {inbox_.name(user), std::to_string(std::max<std::size_t>(count, 1))},
-            1, [done = std::move(done)](std::error_code ec, const redis::reply& r) {
-                done(ec, ec ? std::vector<backplane::detail::history_entry>{} : redis::inbox::entries(r));
-            });
-    }
-
     /// Deletes the entries of every local user (as user_offline does), stops
     /// the heartbeat and the sweep, and calls `done` once the server has
     /// answered, the deletes failed, or `timeout` passed (a server that is
@@ -503,7 +360,7 @@ public:
         auto users = std::move(users_);
         users_.clear();
         for (const auto& user : users)
-            run(detail::presence_scripts::offline, script_offline,
+            run(script_offline,
                 {options_.host_key, alive_.name(user), user, instance_}, 2, tally());
         // Whichever comes first, the answer or the deadline, finishes; the
         // heartbeat's timer, idle from now on, holds the deadline.
@@ -542,8 +399,8 @@ public:
     /// Whether user_online was called for `user` and user_offline not since.
     bool is_local(std::string_view user) const { return users_.count(std::string(user)) != 0; }
     const std::string& instance_id() const noexcept { return instance_; }
-    const presence_options& options() const noexcept { return options_; }
-    const presence_stats& stats() const noexcept { return stats_; }
+    const redis_presence_options& options() const noexcept { return options_; }
+    const redis_presence_stats& stats() const noexcept { return stats_; }
     /// Why notify-keyspace-events could not be set (error::server_error when
     /// CONFIG is refused); empty when it was set, found set, or not asked for.
     std::error_code notifications_error() const noexcept { return notifications_error_; }
@@ -557,9 +414,9 @@ public:
 
 private:
     enum script_index { script_online, script_offline, script_refresh, script_expired, script_where, script_sweep,
-                        script_list, script_take, script_count };
+                        script_list, script_count };
 
-    static redis::connection_options named(const presence_options& o, std::string_view suffix)
+    static redis::connection_options named(const redis_presence_options& o, std::string_view suffix)
     {
         auto c = o.connection;
         c.client_name = o.client_name.empty() ? std::string() : o.client_name + std::string(suffix);
@@ -570,7 +427,7 @@ private:
 
     // A script's handler: a failure is counted in errors; with `counter`,
     // the number the script returns is added to it.
-    redis::reply_handler tally(std::uint64_t presence_stats::*counter = nullptr)
+    redis::reply_handler tally(std::uint64_t redis_presence_stats::*counter = nullptr)
     {
         return [this, life = std::weak_ptr<char>(life_), counter](std::error_code ec, const redis::reply& r) {
             if (life.expired())
@@ -582,22 +439,6 @@ private:
         };
     }
 
-    // Learns each script's SHA1, so that later calls send it instead of the
-    // source; calls made before the answer send the source (EVAL).
-    void load_scripts()
-    {
-        static constexpr std::string_view sources[script_count] = {
-            detail::presence_scripts::online, detail::presence_scripts::offline, detail::presence_scripts::refresh,
-            detail::presence_scripts::expired, detail::presence_scripts::where, detail::presence_scripts::sweep,
-            detail::presence_scripts::list, redis::inbox::take_script};
-        for (int i = 0; i < script_count; ++i)
-            commands_.execute({"SCRIPT", "LOAD", sources[i]},
-                              [this, life = std::weak_ptr<char>(life_), i](std::error_code ec, const redis::reply& r) {
-                                  if (!ec && !life.expired() && r.type == redis::reply::kind::string)
-                                      shas_[i] = r.text;
-                              });
-    }
-
     // Whether the command connection failed and is not back yet.
     bool redis_down() const noexcept
     {
@@ -605,32 +446,19 @@ private:
         return commands_.state() != redis::connection_state::ready && (st.failed_attempts > 0 || st.disconnects > 0);
     }
 
-    // Runs a script: `args` are the keys (the first `keys` of them), then
-    // the arguments. A server that lost the script (NOSCRIPT, after a
-    // restart) gets its source once more.
-    void run(std::string_view source, script_index index, std::vector<std::string> args, std::size_t keys,
-             redis::reply_handler done)
+    // Each script by its SHA1 once the server has it (redis/script.hpp).
+    void load_scripts()
     {
-        std::vector<std::string> command;
-        command.reserve(args.size() + 3);
-        const bool by_sha = !shas_[index].empty();
-        command.emplace_back(by_sha ? "EVALSHA" : "EVAL");
-        command.emplace_back(by_sha ? shas_[index] : std::string(source));
-        command.push_back(std::to_string(keys));
-        for (auto& a : args)
-            command.push_back(std::move(a));
-        if (!by_sha)
-            return commands_.execute(command, std::move(done));
-        auto retry = [this, life = std::weak_ptr<char>(life_), source, command,
-                      done = std::move(done)](std::error_code ec, const redis::reply& r) mutable {
-            if (ec == error::server_error && r.text.compare(0, 8, "NOSCRIPT") == 0 && !life.expired()) {
-                command[0] = "EVAL";
-                command[1] = std::string(source);
-                return commands_.execute(command, std::move(done));
-            }
-            done(ec, r);
-        };
-        commands_.execute(command, std::move(retry));
+        for (const auto& script : scripts_)
+            script.load(commands_);
+    }
+
+    // Runs a script: `args` are the keys (the first `keys` of them), then
+    // the arguments.
+    void run(script_index index, std::vector<std::string> args, std::size_t keys, redis::reply_handler done)
+    {
+        args.insert(args.begin(), std::to_string(keys));
+        scripts_[index].run(commands_, std::move(args), std::move(done));
     }
 
     void arm_heartbeat()
@@ -671,8 +499,8 @@ private:
         args.push_back(instance_);
         args.push_back(ttl_ms());
         args.insert(args.end(), names.begin(), names.end());
-        run(detail::presence_scripts::refresh, script_refresh, std::move(args), names.size() + 1,
-            tally(&presence_stats::refreshed));
+        run(script_refresh, std::move(args), names.size() + 1,
+            tally(&redis_presence_stats::refreshed));
     }
 
     // An alive key expired: its entry goes, unless the user came back. A
@@ -683,9 +511,9 @@ private:
         if (stopped_ || !alive_.match(key, user) || validate_name(user))
             return;
         ++stats_.expirations;
-        run(detail::presence_scripts::expired, script_expired,
+        run(script_expired,
             {options_.host_key, std::string(key), std::string(user)}, 2,
-            tally(&presence_stats::cleaned_by_notification));
+            tally(&redis_presence_stats::cleaned_by_notification));
         if (is_local(user))
             refresh({std::string(user)});
     }
@@ -708,8 +536,8 @@ private:
 
     void sweep_from(std::string cursor, std::size_t removed, sweep_handler done)
     {
-        run(detail::presence_scripts::sweep, script_sweep,
-            {options_.host_key, std::move(cursor), std::to_string(options_.sweep_batch), alive_.prefix, alive_.suffix},
+        run(script_sweep,
+            {options_.host_key, std::move(cursor), std::to_string(options_.sweep_batch), alive_.prefix(), alive_.suffix()},
             1,
             [this, life = std::weak_ptr<char>(life_), removed, done = std::move(done)](
                 std::error_code ec, const redis::reply& r) mutable {
@@ -759,52 +587,103 @@ private:
                           });
     }
 
-    // The envelope, as the hub would have published it, so that any reader
-    // of the inbox decodes it as it decodes the broker's messages.
-    void store_in_inbox(const std::string& user, const std::string& payload, connection_id exclude,
-                        direct_handler done)
-    {
-        std::string data;
-        encode(envelope{message_kind::user, instance_, user, exclude, ++inbox_sequence_, payload}, data);
-        commands_.execute({"XADD", inbox_.name(user), "MAXLEN", "~", std::to_string(options_.inbox_max_length), "*",
-                           redis::inbox::data_field, data},
-                          [done = std::move(done)](std::error_code ec, const redis::reply&) {
-                              if (done)
-                                  done(ec, ec ? direct_outcome::failed : direct_outcome::stored_in_inbox);
-                          });
-    }
-
     void post_where(where_handler done, std::error_code ec)
     {
         asio::post(executor_, [done = std::move(done), ec] { done(ec, {}); });
     }
 
-    void post_direct(direct_handler done, std::error_code ec, direct_outcome outcome)
-    {
-        if (done)
-            asio::post(executor_, [done = std::move(done), ec, outcome] { done(ec, outcome); });
-    }
-
     asio::any_io_executor executor_;
-    presence_options options_;
+    redis_presence_options options_;
     std::string instance_;
-    detail::key_pattern alive_;
-    detail::key_pattern inbox_;
+    backplane::detail::name_pattern alive_;
     redis::connection commands_;
     std::optional<redis::subscriber> expirations_;
     std::string expired_channel_;
     asio::steady_timer heartbeat_timer_;
     asio::steady_timer sweep_timer_;
     std::unordered_set<std::string> users_;
-    std::string shas_[script_count];
-    std::uint64_t inbox_sequence_ = 0;
-    presence_stats stats_;
+    redis::script scripts_[script_count] = {
+        redis::script(detail::presence_scripts::online), redis::script(detail::presence_scripts::offline),
+        redis::script(detail::presence_scripts::refresh), redis::script(detail::presence_scripts::expired),
+        redis::script(detail::presence_scripts::where), redis::script(detail::presence_scripts::sweep),
+        redis::script(detail::presence_scripts::list)};
+    redis_presence_stats stats_;
     std::error_code notifications_error_;
     bool stopped_ = false;
     // Handlers hold a weak reference: after destruction they touch nothing.
     std::shared_ptr<char> life_ = std::make_shared<char>();
 };
 
-} // namespace backplane
+} // namespace detail
+
+/// The user -> instance map of one instance, in Redis. Movable (its state
+/// stays where it is); the destructor stops it, leaving the entries to expire.
+class redis_presence {
+public:
+    /// Connects at once and starts the heartbeat, the sweep and the expiry
+    /// listener; the hub gives it the instance id (set_instance) before any user.
+    /// @throws std::invalid_argument if a key pattern lacks "{user}", ttl
+    /// does not exceed heartbeat_interval, or a batch size is zero.
+    redis_presence(asio::any_io_executor ex, redis::config server, redis_presence_options options = {})
+        : state_(std::make_unique<detail::presence_state>(std::move(ex), server, std::move(options)))
+    {
+    }
+
+    /// As above, with the server read from a URL.
+    /// @throws std::invalid_argument on a malformed URL, and as above.
+    redis_presence(asio::any_io_executor ex, std::string_view url, redis_presence_options options = {})
+        : redis_presence(std::move(ex), redis::parse_url(url), std::move(options))
+    {
+    }
+
+    /// This instance's id: the hub's.
+    void set_instance(std::string_view id) { state_->set_instance(id); }
+    /// The user's first local connection opened: the entry names this
+    /// instance from now on (it takes over from any other), and this
+    /// instance's heartbeats keep it alive. Invalid names are ignored.
+    void user_online(std::string_view user) { state_->user_online(user); }
+    /// The user's last local connection closed: the entry is deleted now if
+    /// it still names this instance, and kept if it names another.
+    void user_offline(std::string_view user) { state_->user_offline(user); }
+    /// See presence_state::where: the host, or empty; fails at once while
+    /// Redis is down.
+    void where(std::string_view user, where_handler done) { state_->where(user, std::move(done)); }
+    /// A page of online users, HSCAN's listing of the map without ghosts.
+    void online(std::string_view cursor, std::size_t limit, online_handler done)
+    {
+        state_->online(cursor, limit, std::move(done));
+    }
+    /// Deletes the entries of every local user and stops; `done` once Redis
+    /// has answered, or at `timeout` (a server that is down must not hold a
+    /// shutdown: the entries then expire).
+    void shutdown(std::function<void()> done, std::chrono::milliseconds timeout = std::chrono::seconds(2))
+    {
+        state_->shutdown(std::move(done), timeout);
+    }
+    /// Sweeps the whole map once now; `done` (may be empty) gets how many
+    /// entries went.
+    void sweep(sweep_handler done = {}) { state_->sweep(std::move(done)); }
+    /// Stops at once; entries are left to expire.
+    void stop() { state_->stop(); }
+
+    std::size_t local_users() const noexcept { return state_->local_users(); }
+    bool is_local(std::string_view user) const { return state_->is_local(user); }
+    const std::string& instance_id() const noexcept { return state_->instance_id(); }
+    const redis_presence_options& options() const noexcept { return state_->options(); }
+    const redis_presence_stats& stats() const noexcept { return state_->stats(); }
+    std::error_code notifications_error() const noexcept { return state_->notifications_error(); }
+    const std::string& expired_channel() const noexcept { return state_->expired_channel(); }
+    const redis::connection& commands() const noexcept { return state_->commands(); }
+    const redis::subscriber* expirations() const noexcept { return state_->expirations(); }
+    const asio::any_io_executor& get_executor() const noexcept { return state_->get_executor(); }
+
+private:
+    std::unique_ptr<detail::presence_state> state_;
+};
+
+static_assert(is_locator_v<redis_presence> && has_shutdown_v<redis_presence>,
+              "redis_presence must satisfy the Locator requirements, with shutdown");
+
+} // namespace backplane::locator
 
 #endif

@@ -17,7 +17,6 @@
 #ifndef BACKPLANE_REDIS_CONNECTION_HPP
 #define BACKPLANE_REDIS_CONNECTION_HPP
 
-#include <backplane/detail/traits.hpp>
 #include <backplane/error.hpp>
 #include <backplane/redis/config.hpp>
 #include <backplane/redis/detail/command_fsm.hpp>
@@ -109,7 +108,7 @@ public:
 
     /// PUBLISH, with a handler that only learns success or failure; `done`
     /// may be empty (the outcome is then only counted).
-    void publish(std::string_view channel, std::string_view data, backplane::detail::publish_handler done = {})
+    void publish(std::string_view channel, std::string_view data, done_handler done = {})
     {
         push(std::initializer_list<std::string_view>{"PUBLISH", channel, data}, {}, std::move(done));
     }
@@ -140,7 +139,7 @@ private:
     using link_type = detail::link<detail::command_fsm>;
 
     template <class Range>
-    void push(const Range& args, reply_handler on_reply, backplane::detail::publish_handler on_done)
+    void push(const Range& args, reply_handler on_reply, done_handler on_done)
     {
         if (link_->state() == connection_state::stopped) {
             fail_one(std::move(on_reply), std::move(on_done), error::operation_aborted);
@@ -151,7 +150,7 @@ private:
         link_->flush_soon();
     }
 
-    void fail_one(reply_handler on_reply, backplane::detail::publish_handler on_done, std::error_code ec)
+    void fail_one(reply_handler on_reply, done_handler on_done, std::error_code ec)
     {
         detail::command_fsm::failed_list one;
         one.push_back({std::move(on_reply), std::move(on_done), false});

@@ -1,36 +1,40 @@
-// backplane/redis/inbox.hpp - the offline inbox of direct messages.
+// backplane/redis/inbox.hpp - the offline inbox of direct messages, in Redis.
 //
-// A direct message to a user who has no connection anywhere is appended to
-// the stream `inbox:{user}`, bounded with MAXLEN ~. Two writers share the
-// format: broker::redis_streams (a message on a user channel that no
-// subscriber received) and presence::send_to_user (the seed design's
-// Option B, for a user the map says is offline). One entry:
+// Messages kept for a user who has no connection anywhere go to the stream
+// `inbox:{user}` (inbox_options::key), bounded with MAXLEN ~. Both Redis
+// brokers keep it the same way, one entry a message:
 //   d   the envelope, as it would have crossed the broker (kind user)
-//   i   the message's id where it has one elsewhere (its id in the user's
-//       stream); absent, the entry's own id is the message's id
+//   i   the message's id in the user channel's stream, where it has one
+//       (broker::redis_streams, whose replay of that stream has it too);
+//       absent, the entry's own id is the message's id
 // Whoever reads the inbox takes it with take_script, which reads and
 // deletes in one step, so two connections of one user never both get an
 // entry.
 #ifndef BACKPLANE_REDIS_INBOX_HPP
 #define BACKPLANE_REDIS_INBOX_HPP
 
-#include <backplane/detail/traits.hpp>
+#include <backplane/policies.hpp>
 #include <backplane/redis/reply.hpp>
 
-#include <functional>
+#include <cstddef>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <vector>
 
 namespace backplane::redis::inbox {
 
+/// Where a broker keeps a user's messages while the user is offline.
+struct options {
+    /// A user's inbox stream; "{user}" is replaced by the user's name.
+    std::string key = "inbox:{user}";
+    /// Entries kept per inbox (XADD MAXLEN ~).
+    std::size_t max_length = 1000;
+    /// Entries taken at most when a user's first connection opens.
+    std::size_t take = 1000;
+};
+
 inline constexpr std::string_view data_field = "d";
 inline constexpr std::string_view id_field = "i";
-
-/// Called once with the messages taken from an inbox (each entry's data an
-/// envelope, its id the message's id), or an error.
-using handler = std::function<void(std::error_code, std::vector<backplane::detail::history_entry>)>;
 
 /// KEYS[1] the inbox; ARGV[1] the most entries to take, oldest first.
 inline constexpr std::string_view take_script = R"lua(
@@ -50,9 +54,9 @@ inline const std::string* field_of(const reply& fields, std::string_view field)
 
 /// The messages in take_script's reply (or an XRANGE of an inbox). An entry
 /// without data, written by something else, is skipped.
-inline std::vector<backplane::detail::history_entry> entries(const reply& r)
+inline std::vector<offline_message> entries(const reply& r)
 {
-    std::vector<backplane::detail::history_entry> out;
+    std::vector<offline_message> out;
     out.reserve(r.elements.size());
     for (const auto& e : r.elements) {
         if (e.elements.size() != 2)
@@ -61,7 +65,7 @@ inline std::vector<backplane::detail::history_entry> entries(const reply& r)
         if (!data)
             continue;
         const auto* id = field_of(e.elements[1], id_field);
-        out.push_back({id ? *id : e.elements[0].text, *data});
+        out.push_back({id ? *id : e.elements[0].text, *data, id != nullptr});
     }
     return out;
 }

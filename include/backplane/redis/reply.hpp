@@ -27,6 +27,10 @@ struct reply {
 /// `r.text`), or the reason the reply never came (`r` is then nil).
 using reply_handler = std::function<void(std::error_code ec, const reply& r)>;
 
+/// Called once when a command whose reply is not needed (a PUBLISH, a PING
+/// barrier) completes: `ec` says how.
+using done_handler = std::function<void(std::error_code ec)>;
+
 } // namespace backplane::redis
 
 #endif

@@ -15,7 +15,6 @@
 #ifndef BACKPLANE_REDIS_SUBSCRIBER_HPP
 #define BACKPLANE_REDIS_SUBSCRIBER_HPP
 
-#include <backplane/detail/traits.hpp>
 #include <backplane/error.hpp>
 #include <backplane/redis/config.hpp>
 #include <backplane/redis/detail/link.hpp>
@@ -98,7 +97,7 @@ public:
     /// been handed to the handler; or `done(ec)` if the connection is not
     /// ready (error::not_connected) or is lost first. Always later, on the
     /// executor.
-    void ping(backplane::detail::publish_handler done)
+    void ping(done_handler done)
     {
         if (link_->fsm.ping(done) == 0) {
             detail::subscriber_fsm::failed_list one;

@@ -14,7 +14,6 @@
 #ifndef BACKPLANE_REDIS_DETAIL_COMMAND_FSM_HPP
 #define BACKPLANE_REDIS_DETAIL_COMMAND_FSM_HPP
 
-#include <backplane/detail/traits.hpp>
 #include <backplane/error.hpp>
 #include <backplane/redis/config.hpp>
 #include <backplane/redis/detail/resp.hpp>
@@ -65,7 +64,7 @@ public:
     /// none for the handshake, the probes and fire-and-forget publishes.
     struct entry {
         reply_handler on_reply;
-        backplane::detail::publish_handler on_done;
+        done_handler on_done;
         bool probe = false;
     };
 
@@ -78,7 +77,7 @@ public:
     /// @returns error::queue_full past max_pending; nothing is queued then,
     /// and the handlers are left untouched for the caller to fail.
     template <class Range>
-    std::error_code push(const Range& args, reply_handler& on_reply, backplane::detail::publish_handler& on_done)
+    std::error_code push(const Range& args, reply_handler& on_reply, done_handler& on_done)
     {
         if (entries_.size() - handshake_left_ >= max_pending_) {
             ++failed_;

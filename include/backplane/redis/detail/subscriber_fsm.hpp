@@ -16,7 +16,6 @@
 #ifndef BACKPLANE_REDIS_DETAIL_SUBSCRIBER_FSM_HPP
 #define BACKPLANE_REDIS_DETAIL_SUBSCRIBER_FSM_HPP
 
-#include <backplane/detail/traits.hpp>
 #include <backplane/error.hpp>
 #include <backplane/redis/config.hpp>
 #include <backplane/redis/detail/command_fsm.hpp>
@@ -40,7 +39,7 @@ class subscriber_fsm {
 public:
     /// Called once per message: the channel, the data.
     using message_fn = std::function<void(std::string_view, std::string_view)>;
-    using failed_list = std::vector<backplane::detail::publish_handler>;
+    using failed_list = std::vector<done_handler>;
 
     void set_message_handler(message_fn fn) { on_message_ = std::move(fn); }
 
@@ -69,7 +68,7 @@ public:
     /// pong arrives, or with the error that ended the wait.
     /// @returns its number (see probes_answered()), or 0 if not ready, when
     /// `done` is left untouched.
-    std::uint64_t ping(backplane::detail::publish_handler& done)
+    std::uint64_t ping(done_handler& done)
     {
         if (phase_ != phase::ready)
             return 0;
@@ -81,7 +80,7 @@ public:
     /// The liveness probe: a PING nobody else waits for.
     std::uint64_t probe()
     {
-        backplane::detail::publish_handler none;
+        done_handler none;
         return ping(none);
     }
 
@@ -221,7 +220,7 @@ private:
     bool was_ready_ = false;
     std::unordered_set<std::string> desired_;
     std::unordered_set<std::string> to_subscribe_, to_unsubscribe_; // this turn's changes
-    std::deque<backplane::detail::publish_handler> pings_;          // awaiting a pong, in order
+    std::deque<done_handler> pings_;          // awaiting a pong, in order
     std::size_t pings_unsent_ = 0;
     std::string handshake_bytes_;
     std::size_t handshake_left_ = 0;

@@ -1,0 +1,514 @@
+// backplane/broker/impl/redis_streams.hpp - redis_streams' state and members;
+// included by backplane/broker/redis_streams.hpp.
+#ifndef BACKPLANE_BROKER_IMPL_REDIS_STREAMS_HPP
+#define BACKPLANE_BROKER_IMPL_REDIS_STREAMS_HPP
+
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <stdexcept>
+
+namespace backplane::broker {
+
+namespace detail {
+
+// KEYS[1] the stream, KEYS[2] (optional) the inbox; ARGV: channel, max
+// length, "~" or "=", data, inbox max length. One script, so that the live
+// order on every subscriber is the stream's id order, and so that "nobody
+// received it" and "it went to the inbox" are one fact.
+inline constexpr std::string_view publish_script = R"lua(
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], ARGV[2], '*', 'd', ARGV[4])
+local n = redis.call('PUBLISH', ARGV[1], id .. ' ' .. ARGV[4])
+if n == 0 and #KEYS > 1 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], ARGV[5], '*', 'i', id, 'd', ARGV[4])
+  return {id, 1}
+end
+return {id, 0}
+)lua";
+
+// The entries of an XRANGE reply.
+inline std::vector<history_entry> entries_of(const redis::reply& r)
+{
+    std::vector<history_entry> out;
+    out.reserve(r.elements.size());
+    for (const auto& e : r.elements) {
+        if (e.elements.size() != 2)
+            continue;
+        const auto* data = redis::inbox::field_of(e.elements[1], redis::inbox::data_field);
+        out.push_back({e.elements[0].text, data ? *data : std::string()});
+    }
+    return out;
+}
+
+// The state behind a broker, shared (weakly) with the handlers of its
+// connections, so that a broker that is moved or destroyed is never reached
+// through a dangling pointer.
+struct streams_state : std::enable_shared_from_this<streams_state> {
+    struct channel_state {
+        std::string key;           // the stream
+        std::uint64_t generation;  // this subscription; a new subscribe makes a new one
+        std::uint64_t epoch = 0;   // confirmed once the barrier reaches it
+        // Where the hub is in this stream, from the first message delivered:
+        // live, or catching up after a reconnect.
+        std::optional<backplane::detail::catch_up> seam;
+        std::uint64_t resume_token = 0;
+        std::vector<std::function<void()>> waiting; // reads sent once confirmed
+    };
+
+    streams_state(asio::any_io_executor ex, const redis::config& server, redis_streams_options o)
+        : executor(ex),
+          options(std::move(o)),
+          stream_key(options.stream_key, "{channel}"),
+          inbox_key(options.inbox.key, "{user}"),
+          publisher(ex, server, named(":pub")),
+          subscriber(ex, server, named(":sub")),
+          max_length(std::to_string(options.max_length)),
+          inbox_length(std::to_string(options.inbox.max_length)),
+          trim(options.approximate_trim ? "~" : "=")
+    {
+        if (options.max_length == 0 || options.resume_page == 0)
+            throw std::invalid_argument("backplane: redis_streams needs max_length and resume_page > 0");
+    }
+
+    redis::connection_options named(const char* suffix) const
+    {
+        auto c = options.connection;
+        c.client_name = options.client_name.empty() ? std::string() : options.client_name + suffix;
+        return c;
+    }
+
+    // Wires the connections; after construction, once shared_from_this works.
+    void start()
+    {
+        std::weak_ptr<streams_state> w = shared_from_this();
+        subscriber.set_message_handler([w](std::string_view channel, std::string_view payload) {
+            if (auto s = w.lock())
+                s->on_live(channel, payload);
+        });
+        subscriber.set_ready_handler([w] {
+            if (auto s = w.lock())
+                s->on_subscriber_ready();
+        });
+        publish_lua.load(publisher);
+        take_lua.load(publisher);
+    }
+
+    // ---- publish -----------------------------------------------------------
+
+    // With `user`: a direct message, kept in the user's inbox if nobody receives it.
+    void publish(std::string_view channel, std::string_view data, std::string_view user, publish_handler done)
+    {
+        ++stats.published;
+        std::vector<std::string> args;
+        args.reserve(8);
+        args.emplace_back(user.empty() ? "1" : "2");
+        args.push_back(stream_key.name(channel));
+        if (!user.empty())
+            args.push_back(inbox_key.name(user));
+        args.emplace_back(channel);
+        args.push_back(max_length);
+        args.emplace_back(trim);
+        args.emplace_back(data);
+        args.push_back(inbox_length);
+        std::weak_ptr<streams_state> w = shared_from_this();
+        publish_lua.run(publisher, std::move(args), [w, done = std::move(done)](std::error_code ec, const redis::reply& r) {
+            auto s = w.lock();
+            if (!s)
+                return;
+            if (ec)
+                ++s->stats.publish_errors;
+            else if (r.elements.size() == 2 && r.elements[1].integer == 1)
+                ++s->stats.inboxed;
+            if (done)
+                done(ec);
+        });
+    }
+
+    void store_offline(std::string_view user, std::string_view data, publish_handler done)
+    {
+        std::weak_ptr<streams_state> w = shared_from_this();
+        publisher.execute({"XADD", inbox_key.name(user), "MAXLEN", "~", inbox_length, "*", redis::inbox::data_field, data},
+                          [w, done = std::move(done)](std::error_code ec, const redis::reply&) {
+                              auto s = w.lock();
+                              if (!s)
+                                  return;
+                              s->stats.inboxed += !ec;
+                              if (done)
+                                  done(ec);
+                          });
+    }
+
+    // ---- subscriptions and the confirmation barrier --------------------------
+
+    void subscribe(std::string_view channel)
+    {
+        std::string name(channel);
+        auto [it, inserted] = channels.try_emplace(name);
+        if (!inserted)
+            return;
+        auto& ch = it->second;
+        stream_key.name(channel, ch.key);
+        ch.generation = ++generations;
+        ch.epoch = ++epoch;
+        unconfirmed.push_back(std::move(name));
+        subscriber.subscribe(channel);
+        request_barrier();
+    }
+
+    void unsubscribe(std::string_view channel)
+    {
+        lookup.assign(channel);
+        auto it = channels.find(lookup);
+        if (it == channels.end())
+            return;
+        auto waiting = std::move(it->second.waiting);
+        channels.erase(it);
+        subscriber.unsubscribe(channel);
+        for (auto& read : waiting) /* their done is still owed; the read is harmless */
+            read();
+    }
+
+    channel_state* find(std::string_view channel)
+    {
+        lookup.assign(channel); /* a reused buffer: no allocation per message */
+        auto it = channels.find(lookup);
+        return it == channels.end() ? nullptr : &it->second;
+    }
+
+    bool confirmed(const channel_state& ch) const noexcept { return ch.epoch <= confirmed_epoch; }
+
+    // A PING on the subscriber connection after the SUBSCRIBEs asked so far:
+    // its answer confirms every subscription up to `epoch`.
+    void request_barrier()
+    {
+        if (barrier_pending)
+            return;
+        barrier_pending = true;
+        const auto token = ++barrier_token;
+        const auto target = epoch;
+        std::weak_ptr<streams_state> w = shared_from_this();
+        subscriber.ping([w, token, target](std::error_code ec) {
+            auto s = w.lock();
+            if (!s || token != s->barrier_token)
+                return;
+            s->barrier_pending = false;
+            if (ec)
+                return; // not connected: the ready handler asks again
+            s->confirm(target);
+        });
+    }
+
+    void on_subscriber_ready()
+    {
+        confirmed_epoch = 0;
+        ++epoch;
+        unconfirmed.clear();
+        for (auto& [name, ch] : channels) {
+            ch.epoch = epoch;
+            unconfirmed.push_back(name);
+            if (ch.seam) {
+                ch.seam->restart();
+                ++ch.resume_token; // a read of the previous connection's resume is void
+            }
+        }
+        barrier_pending = false; // the previous connection's ping failed or will
+        request_barrier();
+    }
+
+    void confirm(std::uint64_t target)
+    {
+        confirmed_epoch = target;
+        std::vector<std::string> still;
+        auto names = std::move(unconfirmed);
+        unconfirmed.clear();
+        for (auto& name : names) {
+            auto it = channels.find(name);
+            if (it == channels.end())
+                continue;
+            auto& ch = it->second;
+            if (!confirmed(ch)) {
+                still.push_back(std::move(name));
+                continue;
+            }
+            if (ch.seam && ch.seam->current() == backplane::detail::catch_up::state::reading) {
+                ++stats.resumes;
+                resume(name, ch, true);
+            }
+            auto waiting = std::move(ch.waiting);
+            ch.waiting.clear();
+            for (auto& read : waiting)
+                read();
+        }
+        unconfirmed.insert(unconfirmed.end(), std::make_move_iterator(still.begin()),
+                           std::make_move_iterator(still.end()));
+        if (!unconfirmed.empty())
+            request_barrier();
+    }
+
+    // Runs `read` once `channel` is confirmed (now if it is, or if it is not
+    // subscribed at all).
+    void when_confirmed(std::string_view channel, std::function<void()> read)
+    {
+        auto* ch = find(channel);
+        if (!ch || confirmed(*ch))
+            return read();
+        ch->waiting.push_back(std::move(read));
+    }
+
+    // ---- live delivery and resume ------------------------------------------
+
+    // The fast path: one lookup in a reused buffer, one id parse.
+    void on_live(std::string_view channel, std::string_view payload)
+    {
+        const auto space = payload.find(' ');
+        stream_id id;
+        if (space == std::string_view::npos || !parse_stream_id(payload.substr(0, space), id))
+            return;
+        auto* ch = find(channel);
+        if (!ch)
+            return; // unsubscribed meanwhile
+        if (!ch->seam) {
+            ch->seam = backplane::detail::catch_up::live_at(id);
+        } else {
+            switch (ch->seam->on_live(id)) {
+            case backplane::detail::catch_up::action::ignore: return; // resuming: the stream has it
+            case backplane::detail::catch_up::action::skip: ++stats.duplicates; return;
+            case backplane::detail::catch_up::action::deliver_go_live:
+            case backplane::detail::catch_up::action::deliver: break;
+            }
+        }
+        ++stats.received;
+        if (handler)
+            handler(channel, payload.substr(0, space), payload.substr(space + 1));
+    }
+
+    // Reads `ch`'s stream after its cursor, one page; the first page of a
+    // resume also asks whether the cursor is still there (a gap if not).
+    void resume(const std::string& name, channel_state& ch, bool first)
+    {
+        const std::string after = ch.seam->cursor().to_string();
+        std::weak_ptr<streams_state> w = shared_from_this();
+        const auto gen = ch.generation, token = ch.resume_token;
+        auto found = std::make_shared<bool>(true);
+        if (first)
+            publisher.execute({"XRANGE", ch.key, after, after, "COUNT", "1"},
+                              [found](std::error_code ec, const redis::reply& r) { *found = ec || !r.elements.empty(); });
+        publisher.execute({"XRANGE", ch.key, "(" + after, "+", "COUNT", std::to_string(options.resume_page)},
+                          [w, name, gen, token, first, found](std::error_code ec, const redis::reply& r) {
+                              if (auto s = w.lock())
+                                  s->on_resume_page(name, gen, token, ec, r, first, *found);
+                          });
+    }
+
+    channel_state* current(const std::string& name, std::uint64_t gen, std::uint64_t token)
+    {
+        auto it = channels.find(name);
+        if (it == channels.end() || it->second.generation != gen || it->second.resume_token != token
+            || !it->second.seam || it->second.seam->current() != backplane::detail::catch_up::state::reading)
+            return nullptr;
+        return &it->second;
+    }
+
+    void on_resume_page(const std::string& name, std::uint64_t gen, std::uint64_t token, std::error_code ec,
+                        const redis::reply& r, bool first, bool cursor_found)
+    {
+        auto* ch = current(name, gen, token);
+        if (!ch)
+            return;
+        if (ec) { /* the command connection is down too, or busy: try again */
+            auto timer = std::make_shared<asio::steady_timer>(executor, options.retry_delay);
+            std::weak_ptr<streams_state> w = shared_from_this();
+            timer->async_wait([w, timer, name, gen, token, first](std::error_code tec) {
+                auto s = w.lock();
+                if (tec || !s)
+                    return;
+                if (auto* c = s->current(name, gen, token))
+                    s->resume(name, *c, first);
+            });
+            return;
+        }
+        for (const auto& e : entries_of(r)) {
+            stream_id id;
+            if (!parse_stream_id(e.id, id) || !ch->seam->take(id))
+                continue;
+            ++stats.resumed;
+            if (handler)
+                handler(name, e.id, e.data);
+            if (!(ch = current(name, gen, token))) // the hub unsubscribed meanwhile
+                return;
+        }
+        const auto next = ch->seam->page_done(r.elements.size() >= options.resume_page, cursor_found, false);
+        if (first && !cursor_found)
+            ++stats.gaps;
+        if (next == backplane::detail::catch_up::next::read_again)
+            resume(name, *ch, false);
+    }
+
+    // ---- reads for the hub ---------------------------------------------------
+
+    void history(std::string_view channel, std::string_view after, std::size_t count, history_handler done)
+    {
+        stream_id from;
+        std::weak_ptr<streams_state> w = shared_from_this();
+        if (!parse_stream_id(after, from))
+            return asio::post(executor, [w, done = std::move(done)] {
+                if (w.lock())
+                    done(error::invalid_stream_id, {});
+            });
+        when_confirmed(channel, [w, key = stream_key.name(channel), after = std::string(after), count,
+                                 done = std::move(done)]() mutable {
+            auto s = w.lock();
+            if (!s)
+                return;
+            ++s->stats.history_reads;
+            auto page = std::make_shared<history_page>();
+            auto failed = std::make_shared<std::error_code>();
+            // The range first, then whether `after` is still there: found
+            // then, it was there during the range too (trimming only removes).
+            s->publisher.execute({"XRANGE", key, "(" + after, "+", "COUNT", std::to_string(count)},
+                                 [page, failed](std::error_code ec, const redis::reply& r) {
+                                     if (ec)
+                                         *failed = ec;
+                                     else
+                                         page->entries = entries_of(r);
+                                 });
+            s->publisher.execute({"XRANGE", key, after, after, "COUNT", "1"},
+                                 [w, page, failed, done = std::move(done)](std::error_code ec, const redis::reply& r) {
+                                     if (!w.lock())
+                                         return;
+                                     if (!ec && !*failed)
+                                         page->cursor_found = !r.elements.empty();
+                                     done(*failed ? *failed : ec, std::move(*page));
+                                 });
+        });
+    }
+
+    void take_offline(std::string_view user, std::string_view channel, offline_handler done)
+    {
+        std::weak_ptr<streams_state> w = shared_from_this();
+        when_confirmed(channel, [w, key = inbox_key.name(user), done = std::move(done)]() mutable {
+            auto s = w.lock();
+            if (!s)
+                return;
+            s->take_lua.run(s->publisher, {"1", key, std::to_string(s->options.inbox.take)},
+                            [w, done = std::move(done)](std::error_code ec, const redis::reply& r) {
+                                auto alive = w.lock();
+                                if (!alive)
+                                    return;
+                                auto out = ec ? std::vector<offline_message>{} : redis::inbox::entries(r);
+                                alive->stats.inbox_taken += out.size();
+                                done(ec, std::move(out));
+                            });
+        });
+    }
+
+    asio::any_io_executor executor;
+    redis_streams_options options;
+    backplane::detail::name_pattern stream_key, inbox_key;
+    redis::connection publisher;
+    redis::subscriber subscriber;
+    const std::string max_length, inbox_length, trim;
+    redis::script publish_lua{publish_script};
+    redis::script take_lua{redis::inbox::take_script};
+    message_handler handler;
+    std::unordered_map<std::string, channel_state> channels;
+    std::vector<std::string> unconfirmed; // channels awaiting a barrier
+    std::string lookup;                   // reused for every lookup by view
+    std::uint64_t generations = 0, epoch = 0, confirmed_epoch = 0, barrier_token = 0;
+    bool barrier_pending = false;
+    redis_streams_stats stats;
+};
+
+} // namespace detail
+
+inline redis_streams::redis_streams(asio::any_io_executor ex, redis::config server, redis_streams_options options)
+    : state_(std::make_shared<detail::streams_state>(ex, server, std::move(options)))
+{
+    state_->start();
+}
+
+inline redis_streams::~redis_streams()
+{
+    if (!state_)
+        return; // moved from
+    state_->handler = nullptr;
+    state_->publisher.stop();
+    state_->subscriber.stop();
+}
+
+inline const asio::any_io_executor& redis_streams::get_executor() const noexcept { return state_->executor; }
+inline void redis_streams::set_message_handler(message_handler h) { state_->handler = std::move(h); }
+inline void redis_streams::subscribe(std::string_view channel) { state_->subscribe(channel); }
+inline void redis_streams::unsubscribe(std::string_view channel) { state_->unsubscribe(channel); }
+
+inline void redis_streams::publish(std::string_view channel, std::string_view data, publish_handler done)
+{
+    state_->publish(channel, data, {}, std::move(done));
+}
+
+inline void redis_streams::publish_direct(std::string_view channel, std::string_view user, std::string_view data,
+                                          publish_handler done)
+{
+    state_->publish(channel, data, user, std::move(done));
+}
+
+inline void redis_streams::store_offline(std::string_view user, std::string_view data, publish_handler done)
+{
+    state_->store_offline(user, data, std::move(done));
+}
+
+inline void redis_streams::take_offline(std::string_view user, std::string_view channel, offline_handler done)
+{
+    state_->take_offline(user, channel, std::move(done));
+}
+
+inline void redis_streams::history(std::string_view channel, std::string_view after, std::size_t count,
+                                   history_handler done)
+{
+    state_->history(channel, after, count, std::move(done));
+}
+
+inline bool redis_streams::connected() const noexcept
+{
+    return state_->publisher.state() == redis::connection_state::ready
+           && state_->subscriber.state() == redis::connection_state::ready;
+}
+
+// Waiting for the live flow to pass the cursor is being up to date: a live
+// message is then delivered if past the cursor and skipped if not, as live.
+inline bool redis_streams::resumed() const noexcept
+{
+    for (const auto& [name, ch] : state_->channels)
+        if (ch.seam && ch.seam->current() == backplane::detail::catch_up::state::reading)
+            return false;
+    return true;
+}
+
+inline std::string redis_streams::last_id(std::string_view channel) const
+{
+    auto* ch = state_->find(channel);
+    return ch && ch->seam ? ch->seam->cursor().to_string() : std::string();
+}
+
+inline std::string redis_streams::stream_key(std::string_view channel) const { return state_->stream_key.name(channel); }
+
+inline redis_streams_stats redis_streams::stats() const noexcept
+{
+    auto out = state_->stats;
+    const auto p = state_->publisher.stats();
+    const auto sub = state_->subscriber.stats();
+    out.reconnects = p.connection.reconnects + sub.connection.reconnects;
+    out.resubscribed = sub.resubscribed;
+    out.probe_timeouts = p.connection.probe_timeouts + sub.connection.probe_timeouts;
+    return out;
+}
+
+inline redis::connection& redis_streams::publisher() noexcept { return state_->publisher; }
+inline redis::subscriber& redis_streams::subscriber() noexcept { return state_->subscriber; }
+
+static_assert(is_broker_v<redis_streams> && has_history_v<redis_streams> && has_publish_direct_v<redis_streams>,
+              "redis_streams must satisfy the Broker requirements, with history and offline messages");
+
+} // namespace backplane::broker
+
+#endif
