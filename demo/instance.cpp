@@ -18,16 +18,13 @@
 #include <backplane/transport/websocketpp.hpp>
 
 #include <backplane/backplane.hpp>
-#if __has_include(<backplane/broker/redis_pubsub.hpp>)
+#if BACKPLANE_DEMO_WITH_REDIS // the build has backplane::redis (hiredis)
 #include <backplane/broker/redis_pubsub.hpp>
-#define BACKPLANE_HAS_REDIS_PUBSUB 1
 #include <backplane/broker/redis_streams.hpp>
+#include <backplane/locator/redis_presence.hpp>
 #endif
 
 #include "json.hpp"
-#ifdef BACKPLANE_HAS_REDIS_PUBSUB
-#include <backplane/presence.hpp>
-#endif
 
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
@@ -216,25 +213,18 @@ std::string make_payload(std::string_view from, std::string_view text)
     return p;
 }
 
-template <class Broker>
+template <class Broker, class Locator>
 class server {
 public:
-    server(asio::io_context& io, const settings& s, Broker broker)
+    server(asio::io_context& io, const settings& s, Broker broker, Locator locator)
         : io_(io), settings_(s), ws_(io, s.transport),
-          hub_(ws_, std::move(broker), hub_opts(s))
+          hub_(ws_, std::move(broker), std::move(locator), hub_opts(s))
     {
         ws_.on_validate([this](const auto& c) { return validate(c); });
         ws_.on_open([this](const auto& c) { open(c); });
         ws_.on_message([this](const auto& c, std::string_view m, bool text) { message(c, m, text); });
         ws_.on_close([this](const auto& c) { close(c); });
         ws_.on_http([this](const auto& c) { http(c); });
-#ifdef BACKPLANE_HAS_REDIS_PUBSUB
-        if (s.presence) {
-            presence_options po;
-            po.client_name = hub_.instance_id();
-            presence_ = std::make_unique<presence>(io.get_executor(), s.redis, hub_.instance_id(), po);
-        }
-#endif
     }
 
     std::error_code listen() { return ws_.listen(settings_.address, settings_.port); }
@@ -242,15 +232,8 @@ public:
     const std::string& instance_id() const { return hub_.instance_id(); }
     void drain(std::function<void()> done) { ws_.drain(std::move(done)); }
 
-    /// After the drain: waits until the closed users' entries are deleted.
-    void stop_presence(std::function<void()> done)
-    {
-#ifdef BACKPLANE_HAS_REDIS_PUBSUB
-        if (presence_)
-            return presence_->shutdown(std::move(done));
-#endif
-        done();
-    }
+    /// After the drain: waits until the locator has forgotten this instance's users.
+    void stop_presence(std::function<void()> done) { hub_.async_shutdown(std::move(done)); }
 
 private:
     hub_options hub_opts(const settings& s)
@@ -276,21 +259,13 @@ private:
             if (m.kind == message_kind::room)
                 w.add("room", m.target);
             w.add("from", from).add("id", id_).add("text", text).add("instance", hub_.instance_id());
+            if (m.offline)
+                w.add_literal("offline", "true");
         };
         return o;
     }
 
-    // The user is read from the URL, not the hub: a connection the hub
-    // dropped itself (a failed send) is already unknown to it.
-    void close(const ws_transport::connection_handle& c)
-    {
-        hub_.close(ws_transport::tag(c));
-#ifdef BACKPLANE_HAS_REDIS_PUBSUB
-        const auto user = ws_user(c->get_resource());
-        if (presence_ && user && hub_.user_connections(*user) == 0)
-            presence_->user_offline(*user);
-#endif
-    }
+    void close(const ws_transport::connection_handle& c) { hub_.close(ws_transport::tag(c)); }
 
     bool validate(const ws_transport::connection_handle& c)
     {
@@ -329,22 +304,16 @@ private:
         if (ec)
             return ws_.close(c, ::websocketpp::close::status::policy_violation, "invalid user");
         ws_transport::set_tag(c, id);
-#ifdef BACKPLANE_HAS_REDIS_PUBSUB
-        if (presence_ && hub_.user_connections(hub_.user_of(id)) == 1)
-            presence_->user_online(hub_.user_of(id));
-#endif
         std::string out;
         json::object_writer(out).add("type", "welcome").add("user", hub_.user_of(id)).add("instance",
                                                                                           hub_.instance_id());
         ws_.send_text(c, out);
-        deliver_inbox(c, id, user, last_dm_id.has_value());
     }
 
-#ifdef BACKPLANE_HAS_REDIS_PUBSUB
-    static constexpr bool keeps_history = std::is_same_v<Broker, broker::redis_streams>;
-#else
-    static constexpr bool keeps_history = false;
-#endif
+    // The memory bus can keep history too, but the reference server runs it
+    // without: catching up is the streams broker's.
+    static constexpr bool keeps_history = has_history_v<Broker> && !std::is_same_v<Broker, broker::memory>;
+    static constexpr bool knows_users = !std::is_same_v<Locator, locator::none>;
 
     // Tells the client how a catch-up went, before the live messages that follow it.
     recovery_handler recovery_reply(const ws_transport::connection_handle& c)
@@ -366,49 +335,6 @@ private:
             out.push_back('}');
             ws_.send_text(c, out);
         };
-    }
-
-    // The direct messages that waited while the user had no connection: taken
-    // (once, whichever connection comes first) and sent as "dm" messages with
-    // "offline":true. Option B's inbox is written by presence, the per-user
-    // channel's by the streams broker; a client that resumes its user
-    // channel (last_dm_id) has the latter in its replay already: they are
-    // taken and not sent again.
-    void deliver_inbox(const ws_transport::connection_handle& c, connection_id id,
-                       [[maybe_unused]] const std::string& user, [[maybe_unused]] bool resumed)
-    {
-        [[maybe_unused]] auto send = [this, c, id](std::error_code ec, std::vector<detail::history_entry> entries) {
-            if (ec || !hub_.contains(id))
-                return;
-            for (const auto& e : entries) {
-                envelope env;
-                if (decode(e.data, env))
-                    continue;
-                const auto nul = env.payload.find('\0');
-                const auto from = nul == std::string_view::npos ? std::string_view{} : env.payload.substr(0, nul);
-                const auto text = nul == std::string_view::npos ? env.payload : env.payload.substr(nul + 1);
-                std::string out;
-                {
-                    json::object_writer w(out);
-                    w.add("type", "message").add("scope", "dm").add("from", from).add("id", e.id);
-                    w.add("text", text).add("instance", hub_.instance_id());
-                }
-                out.back() = ','; /* written by hand: the writer has no booleans */
-                out.append(R"("offline":true})");
-                ws_.send_text(c, out);
-            }
-        };
-#ifdef BACKPLANE_HAS_REDIS_PUBSUB
-        if (presence_ && hub_.options().direct == direct_routing::instance_channel)
-            return presence_->take_inbox(user, std::move(send));
-#endif
-        if constexpr (keeps_history) {
-            if (hub_.options().direct != direct_routing::per_user_channel)
-                return;
-            if (resumed)
-                return hub_.broker().take_inbox(user, [](std::error_code, std::vector<detail::history_entry>) {});
-            hub_.broker().take_inbox(user, std::move(send));
-        }
     }
 
     void reply_error(const ws_transport::connection_handle& c, std::string_view code, std::string_view text)
@@ -501,10 +427,6 @@ private:
             const auto* t = field(c, request_, "text");
             if (!t || !text_ok(c, *t))
                 return;
-#ifdef BACKPLANE_HAS_REDIS_PUBSUB
-            if (presence_) /* with --direct instance: look up the host, or the inbox */
-                return presence_->send_to_user(hub_, *to, make_payload(from, *t));
-#endif
             hub_.send_to_user(*to, make_payload(from, *t));
         } else if (*op == "where" || *op == "online") {
             presence_request(c, *op);
@@ -544,31 +466,34 @@ private:
         }
     }
 
-    // {"op":"where","user":U} and {"op":"online"[,"cursor":C]}.
+    // {"op":"where","user":U} and {"op":"online"[,"cursor":C]}, answered
+    // from the hub's locator.
     void presence_request(const ws_transport::connection_handle& c, const std::string& op)
     {
         const bool where = op == "where";
         if (!only(c, request_, {"op", where ? "user" : "cursor"}))
             return;
-#ifdef BACKPLANE_HAS_REDIS_PUBSUB
-        if (!presence_)
+        if (!knows_users)
             return reply_error(c, "unsupported", "presence needs a Redis broker and --presence on");
+        const auto failed = [this, c](std::error_code ec) {
+            reply_error(c, "unavailable", "presence: " + ec.message());
+        };
         if (where) {
             const auto* user = field(c, request_, "user");
             if (!user || !name_ok(c, "user", *user))
                 return;
-            return presence_->where(*user, [this, c, user = *user](std::error_code ec, std::string_view host) {
+            return hub_.async_where(*user, [this, c, failed, user = *user](std::error_code ec, std::string host) {
                 if (ec)
-                    return reply_error(c, "unavailable", "presence: " + ec.message());
-                /* written by hand: the writer has no booleans nor null */
-                std::string out = R"({"type":"presence","user":)";
-                json::write_string(out, user);
-                out.append(R"(,"online":)").append(host.empty() ? "false" : "true").append(R"(,"instance":)");
-                if (host.empty())
-                    out += "null";
-                else
-                    json::write_string(out, host);
-                out += '}';
+                    return failed(ec);
+                std::string out;
+                {
+                    json::object_writer w(out); // the object closes with the writer
+                    w.add("type", "presence").add("user", user).add_literal("online", host.empty() ? "false" : "true");
+                    if (host.empty())
+                        w.add_literal("instance", "null");
+                    else
+                        w.add("instance", host);
+                }
                 ws_.send_text(c, out);
             });
         }
@@ -581,9 +506,9 @@ private:
             if (cursor.empty() || cursor.find_first_not_of("0123456789") != std::string::npos)
                 return reply_error(c, "invalid_cursor", "cursor must be one an online answer gave");
         }
-        presence_->online_users(cursor, 100, [this, c](std::error_code ec, online_page page) {
+        hub_.async_online(cursor, 100, [this, c, failed](std::error_code ec, online_page page) {
             if (ec)
-                return reply_error(c, "unavailable", "presence: " + ec.message());
+                return failed(ec);
             std::string out = R"({"type":"online","users":[)";
             for (std::size_t i = 0; i < page.users.size(); ++i) {
                 out += i ? R"(,{"user":)" : R"({"user":)";
@@ -597,10 +522,6 @@ private:
             out += '}';
             ws_.send_text(c, out);
         });
-#else
-        (void)where;
-        reply_error(c, "unsupported", "presence needs a Redis broker");
-#endif
     }
 
     void http(const ws_transport::connection_handle& c)
@@ -673,7 +594,6 @@ private:
                h.deliveries);
         metric("backplane_backpressure_total", "counter", "Deliveries accepted above the backpressure mark.",
                h.backpressure);
-#ifdef BACKPLANE_HAS_REDIS_PUBSUB
         if constexpr (!std::is_same_v<Broker, broker::memory>) {
             const auto b = hub_.broker().stats();
             metric("backplane_redis_connected", "gauge", "Whether both Redis connections are ready.",
@@ -683,6 +603,9 @@ private:
                    b.reconnects);
             metric("backplane_redis_resubscribed_total", "counter", "Channels subscribed again after reconnects.",
                    b.resubscribed);
+            metric("backplane_inbox_stored_total", "counter", "Direct messages stored for offline users.",
+                   b.inboxed);
+            metric("backplane_inbox_delivered_total", "counter", "Inbox entries taken on connect.", b.inbox_taken);
         }
         if constexpr (keeps_history) {
             const auto b = hub_.broker().stats();
@@ -697,30 +620,23 @@ private:
                    b.history_reads);
             metric("backplane_streams_replayed_total", "counter", "Frames sent to clients from history.",
                    h.replayed);
-            metric("backplane_inbox_stored_total", "counter", "Direct messages stored for offline users.",
-                   b.inboxed);
-            metric("backplane_inbox_delivered_total", "counter", "Inbox entries taken on connect.", b.inbox_taken);
         }
-#endif
         return out;
     }
 
     asio::io_context& io_;
     const settings& settings_;
     ws_transport ws_;
-    basic_hub<ws_transport, Broker> hub_;
+    basic_hub<ws_transport, Broker, Locator> hub_;
     json::flat_object request_; // reused for every request
     std::string id_;            // reused for every frame
     std::uint64_t errors_ = 0;
-#ifdef BACKPLANE_HAS_REDIS_PUBSUB
-    std::unique_ptr<presence> presence_; // declared last: destroyed before the hub it sends through
-#endif
 };
 
-template <class Broker>
-int serve(asio::io_context& io, const settings& s, Broker broker)
+template <class Broker, class Locator>
+int serve(asio::io_context& io, const settings& s, Broker broker, Locator locator)
 {
-    server<Broker> srv(io, s, std::move(broker));
+    server<Broker, Locator> srv(io, s, std::move(broker), std::move(locator));
     if (auto ec = srv.listen()) {
         std::fprintf(stderr, "backplane-instance: cannot listen on %s:%u: %s\n", s.address.c_str(),
                      unsigned(s.port), ec.message().c_str());
@@ -748,17 +664,25 @@ int main(int argc, char** argv)
         asio::io_context io(1);
         if (s.broker == "memory") {
             broker::memory_bus bus;
-            return serve(io, s, broker::memory(bus, io.get_executor()));
+            return serve(io, s, broker::memory(bus, io.get_executor()), locator::none(io.get_executor()));
         }
-#ifdef BACKPLANE_HAS_REDIS_PUBSUB
+#if BACKPLANE_DEMO_WITH_REDIS
+        // With a Redis broker, presence is the user -> instance map in Redis.
+        const auto run = [&](auto broker) {
+            if (!s.presence)
+                return serve(io, s, std::move(broker), locator::none(io.get_executor()));
+            locator::redis_presence_options po;
+            po.client_name = s.instance_id;
+            return serve(io, s, std::move(broker), locator::redis_presence(io.get_executor(), s.redis, po));
+        };
         if (s.broker == "redis-streams") {
             broker::redis_streams_options o;
             o.max_length = s.stream_length;
-            return serve(io, s, broker::redis_streams(io.get_executor(), s.redis, o));
+            return run(broker::redis_streams(io.get_executor(), s.redis, o));
         }
-        return serve(io, s, broker::redis_pubsub(io.get_executor(), s.redis));
+        return run(broker::redis_pubsub(io.get_executor(), s.redis));
 #else
-        std::fprintf(stderr, "backplane-instance: built without the redis-pubsub broker\n");
+        std::fprintf(stderr, "backplane-instance: built without Redis (hiredis): only --broker memory\n");
         return 2;
 #endif
     } catch (const std::exception& e) {

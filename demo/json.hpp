@@ -353,6 +353,13 @@ public:
         out_ += std::to_string(n);
         return *this;
     }
+    /// A literal value: true, false or null.
+    object_writer& add_literal(std::string_view key, std::string_view literal)
+    {
+        begin(key);
+        out_ += literal;
+        return *this;
+    }
 
 private:
     void begin(std::string_view key)
