@@ -94,8 +94,9 @@ if (cross) {
   const maxBroadcast = alone.length ? Math.max(...alone.map((r) => r.broadcast.fraction)) : null;
   const minBacked = backed.length ? Math.min(...backed.flatMap((r) => [r.broadcast.fraction, r.room.fraction])) : null;
   sections.push({ id: "cross", title: "Delivery across instances, with and without a backplane", html: [
-    p("Every client joins one of the rooms; one client sends, half of its messages to everyone and half to a room. " +
-      "Without a backplane each instance is alone: a message reaches only the clients of the sender's instance."),
+    p("Every client joins one of the rooms (and says it in its URL, for the balancers that hash it); each room has " +
+      "a sender among its members, who sends half of its messages to everyone and half to its room. Without a " +
+      "backplane each instance is alone: a message reaches only the clients of the sender's instance."),
     chart("memory"), chart(backed[0] ? backed[0].broker : "redis-pubsub"),
     table({ columns: ["balancer", "broker", "broadcasts delivered", "room messages delivered"],
       rows: cross.runs.map((r) => [label(r.balancer), r.broker, pct(r.broadcast.fraction), pct(r.room.fraction)]) }),

@@ -475,8 +475,9 @@ async function distribution() {
   for (const name of chosen)
     for (const nat of [0, 0.4])
       await withBalancer(name, ["a", "b", "c"], async (b) => {
+        // --reconnect: a handshake refused while the machine is busy is tried again.
         const r = await loadgen(b, ["--clients", size.clients, "--sources", size.sources, "--nat-share", nat,
-          "--rate", "0", "--duration", "0.2"].map(String));
+          "--rate", "0", "--duration", "0.2", "--reconnect"].map(String));
         runs.push({ balancer: name, nat_share: nat, clients: size.clients, sources: size.sources, per_instance: landing(r) });
       });
   return { runs };
@@ -490,9 +491,10 @@ async function cross() {
     await startInstances(["a", "b", "c"], broker);
     for (const name of chosen)
       await withBalancer(name, ["a", "b", "c"], async (b) => {
+        // One sender per room, each speaking in its own room half the time.
         const r = await loadgen(b, ["--clients", size.cross, "--sources", Math.max(10, size.sources / 5),
-          "--rooms", size.rooms, "--room-share", "0.5", "--room-in-url", "--rate", "20", "--duration", "3",
-          "--grace", "1"].map(String), { ready: broker === "memory" ? null : awaitRooms });
+          "--rooms", size.rooms, "--senders", size.rooms, "--room-share", "0.5", "--room-in-url", "--rate", "20",
+          "--duration", "3", "--grace", "1"].map(String), { ready: broker === "memory" ? null : awaitRooms });
         const k = r.by_kind;
         runs.push({ balancer: name, broker, per_instance: landing(r),
           broadcast: { expected: k.broadcast.expected, received: k.broadcast.received,
@@ -588,7 +590,7 @@ async function scale() {
           await delay(200); // the sampling period
         }
       })();
-      const common = ["--sources", size.sources, "--rate", "0"];
+      const common = ["--sources", size.sources, "--rate", "0", "--reconnect"];
       let waves = null;
       const before = await loadgen(b, [...common, "--clients", size.clients, "--duration", quick ? 6 : 10].map(String), {
         name: "first",
@@ -667,17 +669,25 @@ async function main() {
   for (const bin of [instanceBin, loadgenBin]) if (!fs.existsSync(bin)) fail(`${bin} is not built`);
   await startRedis();
   const fns = { distribution, cross, crash, rolling, scale, storm };
+  let failed = 0;
   for (const s of scenarios) {
     const t = Date.now();
     console.log(`\n=== ${s}`);
-    results.scenarios[s] = await fns[s]();
-    results.scenarios[s].seconds = (Date.now() - t) / 1000;
-    print(s, results.scenarios[s]);
+    try {
+      results.scenarios[s] = await fns[s]();
+      results.scenarios[s].seconds = (Date.now() - t) / 1000;
+      print(s, results.scenarios[s]);
+    } catch (e) {
+      // The other scenarios still run; the results say what went wrong.
+      ++failed;
+      results.scenarios[s] = { error: String(e.stack || e), seconds: (Date.now() - t) / 1000, runs: [] };
+      console.error(`${s} failed: ${e.stack || e}`);
+    }
+    fs.writeFileSync(path.join(out, "results.json"), JSON.stringify(results)); // what there is so far
   }
   await stopAllInstances();
-  fs.writeFileSync(path.join(out, "results.json"), JSON.stringify(results));
   console.log(`\nresults: ${path.join(out, "results.json")}`);
-  process.exit(0); // the exit handler stops what is left (Redis)
+  process.exit(failed ? 1 : 0); // the exit handler stops what is left (Redis)
 }
 
 function print(name, r) {

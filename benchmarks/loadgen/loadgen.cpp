@@ -12,7 +12,8 @@
 // messages at a fixed total rate, each text `size` bytes and starting with
 // "SEQ:NANOSECONDS:" so that every receiver can time it from send to receipt.
 // A message goes to everyone (a broadcast), or, with --rooms R, a share of
-// them (--room-share) to one room: client k is a member of room k % R. Every
+// them (--room-share) to the sender's room: client k is a member of room
+// k % R (with --senders R, every room has a sender). Every
 // client counts what it receives by sequence number, so a run knows, per
 // client, what arrived, what is missing and what came twice; what did not
 // arrive within `--grace` seconds after the last send is missing.
@@ -226,8 +227,10 @@ private:
     std::uint64_t count_ = 0;
 };
 
-// What message `seq` is: a broadcast (-1) or the room it goes to. The same
-// on every thread, without coordination.
+// What message `seq` is: a broadcast (-1) or the room it goes to: its
+// sender's own (sender k is client k, a member of room k % rooms), as a
+// member speaks in a room it is in. The same on every thread, without
+// coordination.
 int room_of_message(const settings& s, std::uint64_t seq)
 {
     if (s.rooms == 0 || s.room_share <= 0)
@@ -238,7 +241,8 @@ int room_of_message(const settings& s, std::uint64_t seq)
     h ^= h >> 31;
     if (static_cast<double>(h % 1000000) >= s.room_share * 1e6)
         return -1;
-    return static_cast<int>((h >> 20) % static_cast<std::uint64_t>(s.rooms));
+    const auto sender = seq % static_cast<std::uint64_t>(s.senders);
+    return static_cast<int>(sender % static_cast<std::uint64_t>(s.rooms));
 }
 
 // The instances the clients were welcomed by, by name, and how many clients
