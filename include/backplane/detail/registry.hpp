@@ -9,6 +9,10 @@
 // remembers its position in each of its lists, so joining, leaving and
 // closing are O(1) per list (swap with the last, pop).
 //
+// A connection's room memberships are a vector; past a few, an index by
+// list finds one in O(1), so that a connection in many rooms costs no more
+// per join, leave or delivery change than one in few.
+//
 // A membership may be pending: counted, but not yet in the list's vector, so
 // that delivery skips it while the connection catches up on what it missed
 // (see the hub's recovery). A room or user list exists while it has a member
@@ -19,6 +23,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -74,7 +79,12 @@ public:
         membership all;
         membership user;
         std::vector<membership> rooms;
+        // Position in `rooms` by list, once there are more than
+        // index_threshold memberships (an idle connection pays 8 bytes).
+        std::unique_ptr<std::unordered_map<const list_node*, std::uint32_t>> room_index;
     };
+
+    static constexpr std::size_t index_threshold = 8;
 
     /// Adds a connection; `pending` keeps it out of the every-connection and
     /// user lists until activate(). @returns its id, and whether its user is
@@ -114,6 +124,7 @@ public:
                 rooms_.erase(m.list->first);
             }
         s->rooms.clear();
+        s->room_index.reset();
         if (remove(s->user)) {
             on_empty(list_kind::user, s->user.list->first);
             users_.erase(s->user.list->first);
@@ -135,6 +146,7 @@ public:
             return join_result::already;
         auto [it, created] = rooms_.try_emplace(std::string(room));
         s->rooms.push_back(add(*it, index_of(id), pending));
+        index_room(*s, s->rooms.size() - 1);
         return created ? join_result::created : join_result::joined;
     }
 
@@ -149,8 +161,13 @@ public:
             return false;
         list_node* node = m->list;
         const bool emptied = remove(*m);
+        const auto at = static_cast<std::size_t>(m - s->rooms.data());
+        if (s->room_index)
+            s->room_index->erase(node);
         *m = s->rooms.back();
         s->rooms.pop_back();
+        if (at < s->rooms.size())
+            index_room(*s, at); // the last one moved here
         if (emptied)
             rooms_.erase(node->first);
         return emptied;
@@ -169,9 +186,7 @@ public:
         else if (s->user.list == list)
             m = &s->user;
         else
-            for (auto& r : s->rooms)
-                if (r.list == list)
-                    m = &r;
+            m = room_membership(*s, list);
         if (!m || m->pos != pending_pos)
             return false;
         --m->list->second.pending;
@@ -241,10 +256,33 @@ private:
 
     membership* room_membership(slot& s, std::string_view room)
     {
+        const list_node* list = lookup(rooms_, room);
+        return list ? room_membership(s, list) : nullptr;
+    }
+
+    // The connection's membership of `list`, by index past a few.
+    static membership* room_membership(slot& s, const list_node* list)
+    {
+        if (s.room_index) {
+            auto it = s.room_index->find(list);
+            return it == s.room_index->end() ? nullptr : &s.rooms[it->second];
+        }
         for (auto& m : s.rooms)
-            if (m.list->first == room)
+            if (m.list == list)
                 return &m;
         return nullptr;
+    }
+
+    // Records that rooms[at] is where it is; builds the index at the threshold.
+    static void index_room(slot& s, std::size_t at)
+    {
+        if (!s.room_index && s.rooms.size() > index_threshold) {
+            s.room_index = std::make_unique<std::unordered_map<const list_node*, std::uint32_t>>();
+            for (std::size_t k = 0; k < s.rooms.size(); ++k)
+                (*s.room_index)[s.rooms[k].list] = static_cast<std::uint32_t>(k);
+        } else if (s.room_index) {
+            (*s.room_index)[s.rooms[at].list] = static_cast<std::uint32_t>(at);
+        }
     }
 
     // Takes a membership out of its list: a pending one is a count; a
@@ -266,10 +304,8 @@ private:
                 other.all.pos = m.pos;
             else if (other.user.list == m.list)
                 other.user.pos = m.pos;
-            else
-                for (auto& r : other.rooms)
-                    if (r.list == m.list)
-                        r.pos = m.pos;
+            else if (auto* r = room_membership(other, m.list))
+                r->pos = m.pos;
         }
         return list.empty();
     }
