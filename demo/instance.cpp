@@ -14,7 +14,9 @@
 // (GET /), GET /healthz and GET /metrics; the client protocol is described in
 // the README. With --port 0 the port is chosen by the system; the first
 // line on stdout always says which ("listening on PORT"). SIGINT or SIGTERM
-// drains: every client is closed with 1001 and the process exits 0.
+// drains: every client is told {"type":"draining"} and has --drain-grace ms to
+// close by itself (so that nothing it sent is cut off by our close); the rest
+// are closed with 1001, and the process exits 0.
 #include <backplane/transport/websocketpp.hpp>
 
 #include <backplane/backplane.hpp>
@@ -25,6 +27,8 @@
 #endif
 
 #include "json.hpp"
+
+#include <CLI/CLI.hpp>
 
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
@@ -62,66 +66,66 @@ struct settings {
     std::string direct = "user"; // direct-message routing: user, shared, instance
 };
 
-[[noreturn]] void usage(const char* why)
-{
-    std::fprintf(stderr,
-                 "backplane-instance: %s\n"
-                 "usage: backplane-instance [--port N] [--address A] [--instance-id ID]\n"
-                 "                          [--broker memory|redis-pubsub|redis-streams] [--redis redis://HOST:PORT]\n"
-                 "                          [--stream-length N]\n"
-                 "                          [--max-connections N] [--max-outbound BYTES]\n"
-                 "                          [--ping-interval MS] [--idle-timeout MS] [--batch-writes on|off]\n"
-                 "                          [--presence on|off] [--direct user|shared|instance]\n",
-                 why);
-    std::exit(2);
-}
-
-bool on_off(std::string_view flag, std::string_view v)
-{
-    if (v != "on" && v != "off") {
-        const std::string why = std::string(flag) + " must be on or off";
-        usage(why.c_str());
-    }
-    return v == "on";
-}
-
+// The command line, checked: a value out of its range or a flag unknown is
+// an error with the reason and exit status 2, never a silent wrap.
 settings parse_args(int argc, char** argv)
 {
     settings s;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view flag = argv[i];
-        if (flag == "--help" || flag == "-h")
-            usage("help");
-        if (i + 1 >= argc)
-            usage("a flag lacks its value");
-        const char* v = argv[++i];
-        if (flag == "--port") s.port = static_cast<std::uint16_t>(std::strtoul(v, nullptr, 10));
-        else if (flag == "--address") s.address = v;
-        else if (flag == "--instance-id") s.instance_id = v;
-        else if (flag == "--broker") s.broker = v;
-        else if (flag == "--redis") s.redis = v;
-        else if (flag == "--stream-length") s.stream_length = std::strtoul(v, nullptr, 10);
-        else if (flag == "--max-connections") s.transport.max_connections = std::strtoul(v, nullptr, 10);
-        else if (flag == "--max-outbound") s.transport.max_outbound_bytes = std::strtoul(v, nullptr, 10);
-        else if (flag == "--ping-interval") s.transport.ping_interval = std::chrono::milliseconds(std::strtoul(v, nullptr, 10));
-        else if (flag == "--idle-timeout") s.transport.idle_timeout = std::chrono::milliseconds(std::strtoul(v, nullptr, 10));
-        else if (flag == "--batch-writes") s.transport.batch_writes = on_off(flag, v);
-        else if (flag == "--presence") s.presence = on_off(flag, v);
-        else if (flag == "--direct") s.direct = v;
-        else usage("unknown flag");
+    CLI::App app("backplane-instance: the reference server, one instance of many behind a load balancer",
+                 "backplane-instance");
+    // A flag given twice: the last one holds (a script can add to a default).
+    app.option_defaults()->always_capture_default()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    std::string presence = "on", batch_writes = "on";
+    std::uint64_t max_outbound = s.transport.max_outbound_bytes, max_connections = s.transport.max_connections;
+    std::uint64_t ping_ms = std::uint64_t(s.transport.ping_interval.count());
+    std::uint64_t idle_ms = std::uint64_t(s.transport.idle_timeout.count());
+    std::uint64_t grace_ms = 1000;
+    const auto on_off = CLI::IsMember({"on", "off"});
+    const auto ms = CLI::Range(std::uint64_t(0), std::uint64_t(24) * 3600 * 1000);
+    app.add_option("--port", s.port, "TCP port; 0: the system chooses (the first line on stdout says which)")
+        ->check(CLI::Range(0, 65535));
+    app.add_option("--address", s.address, "address to listen on");
+    app.add_option("--instance-id", s.instance_id, "this instance's name (default: a random one)");
+    app.add_option("--broker", s.broker, "the backplane")
+        ->check(CLI::IsMember({"memory", "redis-pubsub", "redis-streams"}));
+    app.add_option("--redis", s.redis, "redis://[user:password@]host:port[/db]");
+    app.add_option("--stream-length", s.stream_length, "entries kept per stream (redis-streams)")
+        ->check(CLI::Range(std::size_t(1), std::size_t(1) << 40));
+    app.add_option("--max-connections", max_connections, "WebSocket connections accepted at once")
+        ->check(CLI::Range(std::uint64_t(1), std::uint64_t(1) << 32));
+    app.add_option("--max-outbound", max_outbound, "bytes queued for one client before it is closed (1008)")
+        ->check(CLI::Range(std::uint64_t(1024), std::uint64_t(1) << 40));
+    app.add_option("--ping-interval", ping_ms, "ms of silence before a client is pinged (0: never)")->check(ms);
+    app.add_option("--idle-timeout", idle_ms, "ms of silence before a client is closed (1001)")->check(ms);
+    app.add_option("--drain-grace", grace_ms,
+                   "ms a drain gives clients, told {\"type\":\"draining\"}, to close by themselves")
+        ->check(ms);
+    app.add_option("--batch-writes", batch_writes, "one io_uring submission for many clients' frames")
+        ->check(on_off);
+    app.add_option("--presence", presence, "the user -> instance map (Redis brokers)")->check(on_off);
+    app.add_option("--direct", s.direct, "direct-message routing")
+        ->check(CLI::IsMember({"user", "shared", "instance"}));
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        std::exit(app.exit(e) == 0 ? 0 : 2);
     }
-    if (s.broker != "memory" && s.broker != "redis-pubsub" && s.broker != "redis-streams")
-        usage("--broker must be memory, redis-pubsub or redis-streams");
-    if (s.stream_length == 0)
-        usage("--stream-length must be at least 1");
-    if (s.broker == "memory")
-        s.presence = false; // one instance: nothing to map
-    if (s.direct != "user" && s.direct != "shared" && s.direct != "instance")
-        usage("--direct must be user, shared or instance");
+    s.transport.max_connections = static_cast<std::size_t>(max_connections);
+    s.transport.max_outbound_bytes = static_cast<std::size_t>(max_outbound);
+    s.transport.ping_interval = std::chrono::milliseconds(ping_ms);
+    s.transport.idle_timeout = std::chrono::milliseconds(idle_ms);
+    s.transport.drain_grace = std::chrono::milliseconds(grace_ms);
+    s.transport.drain_notice = R"({"type":"draining"})";
+    s.transport.batch_writes = batch_writes == "on";
+    s.presence = presence == "on" && s.broker != "memory"; // one instance: nothing to map
+    const auto fail = [](const char* why) {
+        std::fprintf(stderr, "backplane-instance: %s\nRun with --help for more information.\n", why);
+        std::exit(2);
+    };
     if (s.direct == "instance" && !s.presence)
-        usage("--direct instance needs --presence on and a Redis broker");
+        fail("--direct instance needs --presence on and a Redis broker");
     if (!s.instance_id.empty() && validate_name(s.instance_id))
-        usage("invalid --instance-id");
+        fail("--instance-id must be a valid name");
     return s;
 }
 

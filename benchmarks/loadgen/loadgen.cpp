@@ -370,7 +370,7 @@ public:
         client& c = clients_[i];
         ++c.gen;
         c.ended = false;
-        c.handshaken = c.open = c.welcomed = false;
+        c.handshaken = c.open = c.welcomed = c.closing = false;
         c.partial.clear();
         c.writing.clear();
         c.queued.clear();
@@ -414,7 +414,7 @@ public:
     // Queues one text frame from client `i`; false if it is not open.
     bool send_text(std::size_t i, std::string_view text)
     {
-        if (!clients_[i].open || !clients_[i].welcomed)
+        if (!clients_[i].open || !clients_[i].welcomed || clients_[i].closing)
             return false;
         write(i, make_frame(1, text, true));
         return true;
@@ -554,6 +554,7 @@ private:
         std::string partial;          // the start of a frame not yet whole
         std::string writing, queued;  // bytes being sent; bytes waiting for that
         bool handshaken = false, open = false, welcomed = false, ended = true;
+        bool closing = false;         // our close frame is sent: no more messages
         bool welcomed_once = false, joined_once = false;
         int attempts = 0;             // reconnect attempts since the last welcome
         std::int64_t down_since = 0;  // when the last connection ended; 0: not down
@@ -764,6 +765,12 @@ private:
             else if (payload.find("\"type\":\"joined\"") != std::string_view::npos && !c.joined_once) {
                 c.joined_once = true;
                 ++run_.joined;
+            } else if (payload.find("\"type\":\"draining\"") != std::string_view::npos && !c.closing) {
+                // The instance is going away: our close, after the last
+                // message we sent, keeps that message; the server's echo
+                // ends the connection (and the reconnect follows).
+                c.closing = true;
+                write(i, make_frame(8, std::string_view("\x03\xe8", 2), true));
             } else if (payload.find("\"type\":\"recovery\"") != std::string_view::npos) {
                 // A resume from a guessed id cannot find that id in the
                 // stream, so the server cannot vouch for it: what arrived

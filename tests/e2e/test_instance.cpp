@@ -280,7 +280,7 @@ TEST_CASE("a client that stops reading is closed as a slow consumer and the othe
     check_write_path(c.b, writes);
 }
 
-TEST_CASE("SIGTERM and SIGINT close every client with 1001 and the instance exits 0")
+TEST_CASE("SIGTERM and SIGINT tell every client to go, close those that stay with 1001, and the instance exits 0")
 {
     const int sig = GENERATE(SIGTERM, SIGINT);
     INFO("signal " << sig);
@@ -292,7 +292,8 @@ TEST_CASE("SIGTERM and SIGINT close every client with 1001 and the instance exit
 
     REQUIRE(c.a.proc().signal(sig));
     for (auto& client : on_a) {
-        auto f = client->read(3000ms);
+        CHECK(client->read_text() == R"({"type":"draining"})");
+        auto f = client->read(3000ms); // after the drain's grace: these stayed
         REQUIRE(f);
         CHECK(f->opcode == 8);
         CHECK(f->close_code() == 1001);
@@ -308,6 +309,31 @@ TEST_CASE("SIGTERM and SIGINT close every client with 1001 and the instance exit
     CHECK(field(parse(on_b->read_text()), "text") == "still here");
 }
 
+TEST_CASE("a client that closes when told of a drain loses nothing it sent before its close")
+{
+    cluster c;
+    auto alice = c.a.connect("alice");
+    auto bob = c.b.connect("bob");
+    REQUIRE(c.a.proc().signal(SIGTERM));
+    REQUIRE(alice->read_text() == R"({"type":"draining"})");
+    // Sent after the notice: a close of the server's would have cut these
+    // off (websocketpp drops what arrives after it sent its close frame).
+    for (int i = 0; i < 10; ++i)
+        alice->send_text(R"({"op":"send","text":"last )" + std::to_string(i) + "\"}");
+    alice->send_frame(8, std::string("\x03\xe8", 2)); // 1000, normal closure
+    auto echo = alice->read(3000ms);
+    REQUIRE(echo);
+    CHECK(echo->opcode == 8);
+    CHECK(echo->close_code() == 1000);
+    for (int i = 0; i < 10; ++i)
+        CHECK(field(parse(bob->read_text()), "text") == "last " + std::to_string(i));
+    // Its only client gone, the drain ends without waiting for the grace.
+    REQUIRE(c.a.proc().wait_for(5000ms));
+    const int status = c.a.proc().wait();
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+}
+
 TEST_CASE("SIGTERM with Redis gone still drains and exits 0, within the presence's deadline", "[timing]")
 {
     cluster c;
@@ -315,12 +341,14 @@ TEST_CASE("SIGTERM with Redis gone still drains and exits 0, within the presence
     c.redis.kill();
     const auto start = std::chrono::steady_clock::now();
     REQUIRE(c.a.proc().signal(SIGTERM));
+    CHECK(client->read_text() == R"({"type":"draining"})");
     auto f = client->read(3000ms);
     REQUIRE(f);
     CHECK(f->close_code() == 1001);
     CHECK(f->close_reason() == "going away");
-    REQUIRE(c.a.proc().wait_for(5000ms));
-    CHECK(std::chrono::steady_clock::now() - start < 4000ms);
+    REQUIRE(c.a.proc().wait_for(6000ms));
+    // The drain's grace (1 s), then at most the presence's deadline (2 s).
+    CHECK(std::chrono::steady_clock::now() - start < 5000ms);
     const int status = c.a.proc().wait();
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);

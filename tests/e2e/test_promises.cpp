@@ -6,6 +6,9 @@
 
 #include <sys/wait.h>
 
+#include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <string>
 #include <vector>
@@ -33,7 +36,59 @@ std::string error_code(ws_client& c, const std::string& request)
     return field(m, "code");
 }
 
+// Runs the instance with `args`; its exit status and what it printed.
+std::pair<int, std::string> run_instance(std::vector<std::string> args)
+{
+    const std::string log = "instance-args-" + std::to_string(::getpid()) + ".log";
+    args.insert(args.begin(), BACKPLANE_INSTANCE_PATH);
+    process_options o;
+    o.output_file = log;
+    process p(std::move(args), o);
+    REQUIRE(p.wait_for(5s));
+    const int status = p.wait();
+    std::ifstream in(log);
+    std::string out{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    std::remove(log.c_str());
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
 } // namespace
+
+TEST_CASE("the command line is checked: a value out of range or an unknown flag exits 2 and says why")
+{
+    {
+        const auto [code, out] = run_instance({"--port", "70000"});
+        CHECK(code == 2);
+        CHECK(out.find("--port") != std::string::npos);
+        CHECK(out.find("70000") != std::string::npos);
+    }
+    {
+        const auto [code, out] = run_instance({"--broker", "kafka"});
+        CHECK(code == 2);
+        CHECK(out.find("--broker") != std::string::npos);
+    }
+    {
+        const auto [code, out] = run_instance({"--ping-interval", "-5"});
+        CHECK(code == 2);
+        CHECK(out.find("--ping-interval") != std::string::npos);
+    }
+    {
+        const auto [code, out] = run_instance({"--no-such-flag", "1"});
+        CHECK(code == 2);
+        CHECK(out.find("--no-such-flag") != std::string::npos);
+    }
+    {
+        const auto [code, out] = run_instance({"--broker", "memory", "--direct", "instance"});
+        CHECK(code == 2);
+        CHECK(out.find("--direct instance needs --presence on and a Redis broker") != std::string::npos);
+    }
+    {
+        const auto [code, out] = run_instance({"--help"});
+        CHECK(code == 0);
+        for (const char* flag : {"--port", "--broker", "--drain-grace", "--direct", "--max-outbound"})
+            CHECK(out.find(flag) != std::string::npos);
+    }
+}
 
 TEST_CASE("a drain answers /healthz with 503 draining and refuses handshakes with 503, then exits 0")
 {

@@ -258,9 +258,10 @@ async function main() {
     "the HPA's Pods metric targets an average of 10000");
   const metricName = podsMetric.pods.metric.name;
 
-  // The drain fits the grace period: 5 s for close handshakes, 2 s for presence.
+  // The drain fits the grace period: 1 s for clients to close by themselves,
+  // 5 s for close handshakes, 2 s for presence.
   const grace = pod.terminationGracePeriodSeconds;
-  check(Number.isInteger(grace) && grace >= 7, `terminationGracePeriodSeconds (${grace}) is at least 7`);
+  check(Number.isInteger(grace) && grace >= 8, `terminationGracePeriodSeconds (${grace}) is at least 8`);
 
   // Run it: the manifest's arguments, with loopback, free ports and a private Redis.
   const redisPort = await freePort();

@@ -339,7 +339,9 @@ TEST_CASE("redis streams: an offline user's direct messages wait in an inbox and
     auto [z1, z1_id] = c.connect(1, "zoe");
     auto [z2, z2_id] = c.connect(1, "zoe");
     auto [z0, z0_id] = c.connect(0, "zoe");
-    REQUIRE(run_until(c.io, [&] { return z0->texts().size() + z1->texts().size() == 5; }));
+    REQUIRE(run_until(c.io, [&, z0 = z0, z1 = z1] { // C++17: bindings by name
+        return z0->texts().size() + z1->texts().size() == 5;
+    }));
     c.run();
     CHECK(z2->texts().empty()); // not the first connection of its hub
     auto all = z0->texts();

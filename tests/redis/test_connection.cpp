@@ -1,5 +1,6 @@
 // The command connection against a real redis-server.
 #include <backplane/redis/connection.hpp>
+#include <backplane/redis/script.hpp>
 
 #include "redis_cluster.hpp"
 
@@ -126,4 +127,52 @@ TEST_CASE("while the server is down, the queue is bounded and a full queue fails
     server.start();
     REQUIRE(run_until(io, [&] { return ok == 10; }));
     CHECK(conn.stats().connection.reconnects == 1);
+}
+
+TEST_CASE("a script's calls run in the order they were made, across a restart that made Redis forget it")
+{
+    static constexpr std::string_view push = "return redis.call('RPUSH', KEYS[1], ARGV[1])";
+    redis_server server;
+    asio::io_context io;
+    redis::connection conn(io.get_executor(), redis::parse_url(server.url()));
+    redis::script script(push);
+    int answered = 0, failed = 0;
+    const auto call = [&](int i) {
+        script.run(conn, {"1", "order", std::to_string(i)}, [&](std::error_code ec, const redis::reply&) {
+            ++answered;
+            failed += ec ? 1 : 0;
+        });
+    };
+    for (int i = 0; i < 100; ++i)
+        call(i);
+    REQUIRE(run_until(io, [&] { return answered == 100; }, 5000ms));
+
+    server.kill(); // no persistence: the script and the list are gone
+    REQUIRE(run_until(io, [&] { return conn.state() != redis::connection_state::ready; }));
+    server.start();
+    answered = failed = 0;
+    // Calls keep coming, before the connection is back and while the first
+    // answers arrive, as a broker's do: an EVALSHA of the old SHA1 meets
+    // NOSCRIPT, and a call sent again after later ones would run after them.
+    for (int i = 0; i < 1000; ++i) {
+        call(i);
+        io.run_for(std::chrono::microseconds(200)); // some answers arrive between calls
+    }
+    REQUIRE(run_until(io, [&] { return answered == 1000; }, 10000ms));
+    CHECK(conn.stats().connection.reconnects == 1);
+    CHECK(failed == 0);
+    std::vector<std::string> order;
+    bool listed = false;
+    conn.execute({"LRANGE", "order", "0", "-1"}, [&](std::error_code ec, const redis::reply& r) {
+        REQUIRE_FALSE(ec);
+        for (const auto& e : r.elements)
+            order.push_back(e.text);
+        listed = true;
+    });
+    REQUIRE(run_until(io, [&] { return listed; }, 5000ms));
+    REQUIRE(order.size() == 1000);
+    bool in_order = true;
+    for (int i = 0; i < 1000; ++i)
+        in_order = in_order && order[static_cast<std::size_t>(i)] == std::to_string(i);
+    CHECK(in_order);
 }

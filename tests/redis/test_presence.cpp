@@ -404,7 +404,7 @@ TEST_CASE("presence: per-user channel, shared channel and Option B each deliver 
             redis::connection admin(c.io.get_executor(), redis::parse_url(server.url()));
             REQUIRE(run_until(c.io, [&] { return integer(c.io, admin, {"XLEN", "inbox:nobody"}) == 1; }));
             auto [late, late_id] = c.connect(2, "nobody");
-            REQUIRE(run_until(c.io, [&] { return !late->texts().empty(); }));
+            REQUIRE(run_until(c.io, [&, late = late] { return !late->texts().empty(); }));
             CHECK(late->texts() == std::vector<std::string>{"later"});
             CHECK(c[2].stats().offline_delivered == 1);
             CHECK(integer(c.io, admin, {"XLEN", "inbox:nobody"}) == 0);

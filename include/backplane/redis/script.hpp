@@ -4,12 +4,14 @@
 //   redis::script publish_script(my_source);
 //   publish_script.run(conn, {"1", key, arg}, handler);   // number of keys, keys, arguments
 //
-// The first calls send the source (EVAL) while SCRIPT LOAD is on its way;
-// once it has answered, calls send the SHA1 (EVALSHA). A server that forgot
-// the script (restarted without persistence, or SCRIPT FLUSH) answers
-// NOSCRIPT: the call is sent again as EVAL, which loads it again, and the
-// SHA1 is forgotten until a new SCRIPT LOAD answers. Commands are pipelined
-// in order, so a call sent while the script is loading runs after it.
+// A script serves one connection. On each new connection (the first, or a
+// reconnect: the server may have restarted and forgotten it) the first call
+// sends SCRIPT LOAD, then the calls send the source (EVAL) until the load has
+// answered, and the SHA1 (EVALSHA) after. Commands are pipelined in order on
+// one connection, so the calls run in the order they were made: no EVALSHA
+// is sent to a server that has not loaded the script on this connection. A
+// server that forgets it all the same (SCRIPT FLUSH) answers NOSCRIPT: that
+// call is sent again as EVAL, after the calls already sent.
 #ifndef BACKPLANE_REDIS_SCRIPT_HPP
 #define BACKPLANE_REDIS_SCRIPT_HPP
 
@@ -17,6 +19,7 @@
 #include <backplane/redis/connection.hpp>
 #include <backplane/redis/reply.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -28,17 +31,20 @@ namespace backplane::redis {
 class script {
 public:
     /// @param source the script; it must outlive this object (a literal).
-    explicit script(std::string_view source) : source_(source), sha_(std::make_shared<std::string>()) {}
+    explicit script(std::string_view source) : source_(source), state_(std::make_shared<state>()) {}
 
     std::string_view source() const noexcept { return source_; }
 
-    /// Sends SCRIPT LOAD, so that later calls can send the SHA1.
+    /// Sends SCRIPT LOAD now, so that the first calls can send the SHA1
+    /// sooner; run() does it on its own on each new connection.
     void load(connection& conn) const
     {
-        conn.execute({"SCRIPT", "LOAD", source_}, [sha = std::weak_ptr<std::string>(sha_)](std::error_code ec,
-                                                                                           const reply& r) {
-            if (auto s = sha.lock(); s && !ec && r.type == reply::kind::string)
-                *s = r.text;
+        state_->sha.clear();
+        state_->connection = generation(conn);
+        conn.execute({"SCRIPT", "LOAD", source_}, [st = std::weak_ptr<state>(state_), at = state_->connection](
+                                                      std::error_code ec, const reply& r) {
+            if (auto s = st.lock(); s && !ec && r.type == reply::kind::string && s->connection == at)
+                s->sha = r.text;
         });
     }
 
@@ -46,11 +52,14 @@ public:
     /// arguments (as EVAL takes them after the script). `done` is called once.
     void run(connection& conn, std::vector<std::string> args, reply_handler done) const
     {
+        const bool ready = conn.state() == connection_state::ready;
+        if (ready && state_->connection != generation(conn))
+            load(conn); // a new connection: its server may not know the script
         std::vector<std::string_view> cmd;
         cmd.reserve(args.size() + 2);
-        const bool by_sha = !sha_->empty();
+        const bool by_sha = ready && !state_->sha.empty();
         cmd.push_back(by_sha ? std::string_view("EVALSHA") : std::string_view("EVAL"));
-        cmd.push_back(by_sha ? std::string_view(*sha_) : source_);
+        cmd.push_back(by_sha ? std::string_view(state_->sha) : source_);
         for (const auto& a : args)
             cmd.push_back(a);
         if (!by_sha)
@@ -58,7 +67,6 @@ public:
         conn.execute(cmd, [this_script = *this, &conn, args = std::move(args),
                            done = std::move(done)](std::error_code ec, const reply& r) mutable {
             if (ec == error::server_error && r.text.rfind("NOSCRIPT", 0) == 0) {
-                this_script.sha_->clear();
                 this_script.load(conn);
                 return this_script.run(conn, std::move(args), std::move(done));
             }
@@ -67,8 +75,16 @@ public:
     }
 
 private:
+    struct state {
+        std::string sha;             // empty until SCRIPT LOAD answers on this connection
+        std::uint64_t connection = 0; // which connection of `conn` the SHA1 is for
+    };
+
+    // Grows by one each time the connection becomes ready.
+    static std::uint64_t generation(const connection& conn) noexcept { return conn.stats().connection.connects; }
+
     std::string_view source_;
-    std::shared_ptr<std::string> sha_; // shared with copies and the load's answer
+    std::shared_ptr<state> state_; // shared with copies and the load's answer
 };
 
 } // namespace backplane::redis

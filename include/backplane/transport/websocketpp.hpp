@@ -112,6 +112,14 @@ struct websocketpp_options {
     std::chrono::milliseconds idle_timeout{45000};
     /// How long a close handshake may take before the socket is dropped.
     std::chrono::milliseconds close_timeout{2000};
+    /// A text frame a drain first sends to every connection (empty: none),
+    /// telling clients to close by themselves and reconnect elsewhere.
+    std::string drain_notice;
+    /// How long a drain with a notice waits for clients to close before it
+    /// closes the rest with 1001. A client that closes first loses nothing it
+    /// sent: websocketpp drops the messages that arrive after our close
+    /// frame, but reads every message before the client's.
+    std::chrono::milliseconds drain_grace{0};
     /// How long a drain waits for the close handshakes before it drops the
     /// remaining sockets.
     std::chrono::milliseconds drain_timeout{5000};
@@ -291,7 +299,8 @@ public:
         state_->close(c, code, reason);
     }
 
-    /// Graceful drain: closes every connection with 1001 (going away), and
+    /// Graceful drain: sends `drain_notice` and waits up to `drain_grace` for
+    /// the clients to close, then closes the rest with 1001 (going away), and
     /// calls `done` on the io_context once every close handshake has finished
     /// or `drain_timeout` has passed (the sockets left are then dropped) and
     /// the endpoint has stopped listening. Until then it still accepts, so
@@ -728,9 +737,32 @@ private:
             sweep_timer.cancel();
             if (open.empty())
                 return finish_drain();
+            if (options.drain_notice.empty() || options.drain_grace.count() <= 0)
+                return close_for_drain();
+            const auto notice = prepared(::websocketpp::frame::opcode::text, options.drain_notice);
+            for (const auto& c : open) {
+                if (c->closing)
+                    continue;
+                if (c->direct)
+                    queue(c, notice);
+                else
+                    c->send(notice);
+            }
+            // Cancelled by finish_drain() if every client closes in time.
+            drain_timer.expires_after(options.drain_grace);
+            drain_timer.async_wait([this](std::error_code e) {
+                if (!e)
+                    close_for_drain();
+            });
+        }
+
+        void close_for_drain()
+        {
             const auto all = open; // closing may edit the list
             for (const auto& c : all)
                 close(c, ::websocketpp::close::status::going_away, "going away");
+            if (open.empty())
+                return; // finish_drain() has run
             drain_timer.expires_after(options.drain_timeout);
             drain_timer.async_wait([this](std::error_code e) {
                 if (e)
