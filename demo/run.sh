@@ -8,7 +8,11 @@
 #    processes on it, and nginx in front of them, round robin (stateless).
 #    WebSocket clients connect through nginx, so they land on both instances,
 #    and a broadcast from one reaches the others only through Redis.
-# 3. Then it keeps running, for a person to open the chat page in two tabs,
+# 3. Sticky or stateless: lb/run.sh, every scenario with nginx round robin
+#    and HAProxy balance source at small sizes (LB=full: every balancer at
+#    the full sizes, several minutes; LB=0 skips it); its report is
+#    lb-report/index.html.
+# 4. Then it keeps running, for a person to open the chat page in two tabs,
 #    until Ctrl-C (when run from a terminal; DEMO_WAIT=0 stops at once).
 #
 # BUILD_DIR (default build) and DEMO_PORT (nginx's port, default 8080, or any
@@ -70,9 +74,21 @@ echo
 echo "Every client received every message although the sender sat on one instance: the other instance got"
 echo "them from Redis. Without the backplane (--broker memory) half the clients would receive nothing."
 
+if [ "${LB:-quick}" != 0 ]; then
+  echo
+  echo "=== 3. Sticky or stateless: nginx and HAProxy in front of three instances (lb/run.sh)"
+  echo
+  if [ "${LB:-quick}" = full ]; then
+    BUILD_DIR=$build bash lb/run.sh
+  else
+    QUICK=1 BUILD_DIR=$build bash lb/run.sh
+    echo "(small sizes, two balancers: LB=full bash demo/run.sh, or bash lb/run.sh, runs them all)"
+  fi
+fi
+
 if [ "${DEMO_WAIT:-1}" != 0 ] && [ -t 0 ]; then
   echo
-  echo "=== 3. Try it: open these in two browser tabs (nginx sends each to another instance):"
+  echo "=== 4. Try it: open these in two browser tabs (nginx sends each to another instance):"
   echo "    http://127.0.0.1:$lb_port/?user=alice"
   echo "    http://127.0.0.1:$lb_port/?user=bob"
   echo "Each page shows the instance it is on. Ctrl-C stops everything."
