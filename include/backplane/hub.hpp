@@ -218,7 +218,7 @@ public:
     /// As above, with a Locator made from the broker's executor
     /// (locator::none, by default).
     basic_hub(Transport transport, Broker broker, hub_options options = {})
-        : basic_hub(std::move(transport), std::move(broker), Locator(broker.get_executor()), std::move(options))
+        : basic_hub(Locator(broker.get_executor()), std::move(transport), std::move(broker), std::move(options))
     {
     }
 
@@ -319,6 +319,14 @@ public:
     Locator& locator() noexcept { return locator_; }
 
 private:
+    // The locator is made from the broker before the broker is moved: the
+    // order in which arguments are evaluated is unspecified, and references
+    // here keep every move in the constructor it delegates to.
+    basic_hub(Locator locator, Transport&& transport, Broker&& broker, hub_options options)
+        : basic_hub(std::move(transport), std::move(broker), std::move(locator), std::move(options))
+    {
+    }
+
     using list_node = typename detail::registry<connection_handle>::list_node;
 
     // A connection catching up on one list (see detail/catch_up.hpp).
