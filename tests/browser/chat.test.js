@@ -10,10 +10,6 @@
 // started is stopped either way, also on SIGINT/SIGTERM.
 "use strict";
 const { chromium } = require("playwright-core");
-const { spawn } = require("child_process");
-const fs = require("fs");
-const net = require("net");
-const os = require("os");
 const path = require("path");
 
 const instanceBinary = process.argv[2];
@@ -21,50 +17,7 @@ if (!instanceBinary) {
   console.error("usage: node chat.test.js path/to/backplane-instance");
   process.exit(2);
 }
-const children = [];
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "backplane-browser-"));
-
-function cleanup() {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-  fs.rmSync(tmp, { recursive: true, force: true });
-}
-for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => { cleanup(); process.exit(1); });
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
-
-function start(argv, name) {
-  const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  child.output = "";
-  child.stdout.on("data", (d) => { child.output += d; });
-  child.stderr.on("data", (d) => { child.output += d; });
-  child.name = name;
-  return child;
-}
-
-async function waitFor(what, predicate, timeoutMs = 10000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await predicate();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error("timed out waiting for " + what);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function redisPing(port) {
-  return new Promise((resolve) => {
-    const s = net.connect(port, "127.0.0.1", () => s.write("PING\r\n"));
-    s.on("data", (d) => { s.destroy(); resolve(d.toString().startsWith("+PONG")); });
-    s.on("error", () => resolve(false));
-  });
-}
+const { tmpDir, start, waitFor, exited, startRedis, run } = require("../support/processes.js");
 
 async function metric(port, name) {
   const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -81,23 +34,12 @@ async function startInstance(id, redisPort) {
   return { child, port };
 }
 
-function exited(child, timeoutMs) {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
-    const t = setTimeout(() => resolve(null), timeoutMs);
-    child.on("exit", (code) => { clearTimeout(t); resolve(code); });
-  });
-}
-
 async function main() {
-  const redisPort = await freePort();
-  start([process.env.REDIS_SERVER || "redis-server", "--port", String(redisPort), "--bind", "127.0.0.1",
-         "--save", "", "--appendonly", "no", "--dir", tmp], "redis");
-  await waitFor("redis-server", () => redisPing(redisPort));
+  const redisPort = await startRedis();
   const a = await startInstance("a", redisPort);
   const b = await startInstance("b", redisPort);
 
-  const context = await chromium.launchPersistentContext(path.join(tmp, "profile"), {
+  const context = await chromium.launchPersistentContext(path.join(tmpDir(), "profile"), {
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     headless: true,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -138,16 +80,4 @@ async function main() {
   }
 }
 
-const watchdog = setTimeout(() => { console.error("FAIL: timed out"); cleanup(); process.exit(1); }, 60000);
-main().then(() => {
-  clearTimeout(watchdog);
-  cleanup();
-  console.log("PASS: two pages on two instances exchanged messages");
-  process.exit(0);
-}, (e) => {
-  clearTimeout(watchdog);
-  console.error("FAIL:", e.message);
-  for (const c of children) if (c.output) console.error(`--- ${c.name} output ---\n${c.output}`);
-  cleanup();
-  process.exit(1);
-});
+run(main, "two pages on two instances exchanged messages");

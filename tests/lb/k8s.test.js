@@ -14,11 +14,10 @@
 // also on SIGINT/SIGTERM.
 "use strict";
 const YAML = require("yaml");
-const { spawn, spawnSync } = require("child_process");
+const { spawnSync } = require("child_process");
 const crypto = require("crypto");
 const fs = require("fs");
 const net = require("net");
-const os = require("os");
 const path = require("path");
 
 const instanceBinary = process.argv[2];
@@ -28,62 +27,11 @@ if (!instanceBinary) {
 }
 const manifestDir = path.join(__dirname, "..", "..", "lb", "k8s");
 const podName = "backplane-5f7d9c6b8-x2k4q"; // what $(POD_NAME) becomes in a cluster
-const children = [];
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "backplane-k8s-"));
-
-function cleanup() {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-  fs.rmSync(tmp, { recursive: true, force: true });
-}
-for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => { cleanup(); process.exit(1); });
+const { freePort, start, waitFor, exited, startRedis, run } = require("../support/processes.js");
 
 function check(condition, what) {
   if (!condition) throw new Error(what);
   console.log("ok -", what);
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
-
-function start(argv, name) {
-  const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  child.output = "";
-  child.stdout.on("data", (d) => { child.output += d; });
-  child.stderr.on("data", (d) => { child.output += d; });
-  child.name = name;
-  return child;
-}
-
-async function waitFor(what, predicate, timeoutMs = 10000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await predicate();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error("timed out waiting for " + what);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function exited(child, timeoutMs) {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
-    const t = setTimeout(() => resolve(null), timeoutMs);
-    child.on("exit", (code) => { clearTimeout(t); resolve(code); });
-  });
-}
-
-function redisPing(port) {
-  return new Promise((resolve) => {
-    const s = net.connect(port, "127.0.0.1", () => s.write("PING\r\n"));
-    s.on("data", (d) => { s.destroy(); resolve(d.toString().startsWith("+PONG")); });
-    s.on("error", () => resolve(false));
-  });
 }
 
 async function get(port, urlPath) {
@@ -264,10 +212,7 @@ async function main() {
   check(Number.isInteger(grace) && grace >= 8, `terminationGracePeriodSeconds (${grace}) is at least 8`);
 
   // Run it: the manifest's arguments, with loopback, free ports and a private Redis.
-  const redisPort = await freePort();
-  start([process.env.REDIS_SERVER || "redis-server", "--port", String(redisPort), "--bind", "127.0.0.1",
-         "--save", "", "--appendonly", "no", "--dir", tmp], "redis");
-  await waitFor("redis-server", () => redisPing(redisPort));
+  const redisPort = await startRedis();
   const port = await freePort();
   const runArgs = args.slice();
   runArgs[flagValue(args, "--port").index] = String(port);
@@ -310,16 +255,4 @@ async function main() {
   client.socket.destroy();
 }
 
-const watchdog = setTimeout(() => { console.error("FAIL: timed out"); cleanup(); process.exit(1); }, 60000);
-main().then(() => {
-  clearTimeout(watchdog);
-  cleanup();
-  console.log("PASS: the manifests in lb/k8s run the real backplane-instance as they say");
-  process.exit(0);
-}, (e) => {
-  clearTimeout(watchdog);
-  console.error("FAIL:", e.message);
-  for (const c of children) if (c.output) console.error(`--- ${c.name} output ---\n${c.output}`);
-  cleanup();
-  process.exit(1);
-});
+run(main, "the manifests in lb/k8s run the real backplane-instance as they say");
