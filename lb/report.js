@@ -111,10 +111,11 @@ if (cross) {
 
 // ---- 3. Crash ---------------------------------------------------------------------
 function disruptionTable(runs, extra = []) {
-  return table({ columns: ["balancer", "broker", "clients dropped", "back p50", "back p99", "back max", "never back",
-    "lost (stayed connected)", "lost (dropped)", "recovered:false", ...extra.map((e) => e[0])],
-  rows: runs.map((r) => [label(r.balancer), r.broker || "redis-pubsub", r.dropped, ms(r.back_p50_ms), ms(r.back_p99_ms),
-    ms(r.back_max_ms), r.never_back, r.lost_undisturbed, r.lost_dropped, r.unrecovered, ...extra.map((e) => e[1](r))]) });
+  return table({ columns: ["balancer", "broker", "clients dropped", "late", "back p50", "back p99", "back max",
+    "never back", "lost (stayed connected)", "lost (dropped)", "recovered:false", ...extra.map((e) => e[0])],
+  rows: runs.map((r) => [label(r.balancer), r.broker || "redis-pubsub", r.dropped, r.late || 0, ms(r.back_p50_ms),
+    ms(r.back_p99_ms), ms(r.back_max_ms), r.never_back, r.lost_undisturbed, r.lost_dropped, r.unrecovered,
+    ...extra.map((e) => e[1](r))]) });
 }
 const crash = results.scenarios.crash;
 if (crash) {

@@ -401,10 +401,14 @@ function percentile(values, p) {
 // What the clients lived through: who was dropped, how long until back,
 // where they went, what they lost.
 function disruption(results) {
-  const undisturbed = [], dropped = [];
+  // A client whose first connection came after sending began (its
+  // handshakes were refused under load, and it kept trying) is neither: what
+  // was sent before it came was not its to receive, so it is counted apart.
+  const undisturbed = [], dropped = [], late = [];
   for (const c of results.clients_detail) {
     const welcomed = c.segments.filter((s) => s[0] >= 0);
-    (welcomed.length === 1 && welcomed[0][2] < 0 ? undisturbed : dropped).push(c);
+    if (welcomed.length === 1 && welcomed[0][2] < 0) (welcomed[0][1] <= 0 ? undisturbed : late).push(c);
+    else dropped.push(c);
   }
   const back = dropped.flatMap((c) => c.back_ms);
   const landed = {};
@@ -423,6 +427,7 @@ function disruption(results) {
     back_max_ms: back.length ? Math.max(...back) : null,
     never_back: dropped.filter((c) => { const w = c.segments.filter((s) => s[0] >= 0); return !w.length || w[w.length - 1][2] >= 0; }).length,
     landed,
+    late: late.length,
     lost_undisturbed: undisturbed.reduce((n, c) => n + c.missing, 0),
     lost_dropped: dropped.reduce((n, c) => n + c.missing, 0),
     duplicates: results.duplicates,
@@ -699,7 +704,7 @@ function print(name, r) {
       room: pct(x.room.fraction) })));
   else if (name === "crash" || name === "rolling" || name === "storm")
     table(r.runs.map((x) => ({ balancer: x.balancer, broker: x.broker || "redis-pubsub", ...(name === "storm" ? { kill: x.kill } : {}),
-      dropped: x.dropped, "back p50 ms": x.back_p50_ms && x.back_p50_ms.toFixed(0),
+      dropped: x.dropped, late: x.late, "back p50 ms": x.back_p50_ms && x.back_p50_ms.toFixed(0),
       "back max ms": x.back_max_ms && x.back_max_ms.toFixed(0), "never back": x.never_back,
       "lost (stayed)": x.lost_undisturbed, "lost (dropped)": x.lost_dropped, unrecovered: x.unrecovered,
       "p99 undisturbed ms": x.latency.undisturbed_in_window.p99_ms,
