@@ -10,6 +10,7 @@
 #define BACKPLANE_REDIS_CONFIG_HPP
 
 #include <backplane/error.hpp>
+#include <backplane/query.hpp>
 
 #include <cstdint>
 #include <stdexcept>
@@ -42,34 +43,6 @@ struct config {
 };
 
 namespace detail {
-
-inline int hex_value(char c) noexcept
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-// Decodes %XX escapes; false on a broken escape.
-inline bool percent_decode(std::string_view in, std::string& out)
-{
-    out.clear();
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        if (in[i] != '%') {
-            out.push_back(in[i]);
-            continue;
-        }
-        if (i + 2 >= in.size())
-            return false;
-        const int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-    }
-    return true;
-}
 
 // A decimal number in [min, max]; false otherwise (no sign, no spaces).
 inline bool parse_number(std::string_view s, long min, long max, long& out) noexcept

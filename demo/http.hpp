@@ -1,0 +1,125 @@
+// demo/http.hpp - the reference server's plain HTTP endpoints.
+//
+//   GET /            the chat page (web/index.html, embedded at build time)
+//   GET /healthz     200 "ok", or 503 "draining" once a drain has begun
+//   GET /metrics     Prometheus text: the transport's, the hub's and the broker's counters
+//
+// `respond` decides from the request alone and is tested without sockets;
+// the server copies its answer into websocketpp's response.
+#ifndef BACKPLANE_DEMO_HTTP_HPP
+#define BACKPLANE_DEMO_HTTP_HPP
+
+#include <backplane/broker/memory.hpp>
+#include <backplane/policies.hpp>
+#include <backplane/query.hpp>
+#include <backplane/transport/websocketpp.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+namespace demo {
+
+extern const char* const chat_page; // generated from web/index.html
+
+namespace http {
+
+struct response {
+    int status = 404;
+    std::string_view content_type = "text/plain";
+    std::string body;
+    bool no_store = false; ///< Cache-Control: no-store
+};
+
+/// The answer to `method` `target`; `metrics` is called for /metrics only.
+template <class Metrics>
+response respond(std::string_view method, std::string_view target, bool draining, Metrics&& metrics)
+{
+    if (method != "GET")
+        return {405, "text/plain", "", false};
+    const auto path = backplane::target_path(target);
+    if (path == "/" || path == "/index.html")
+        return {200, "text/html; charset=utf-8", chat_page, true};
+    if (path == "/healthz")
+        return {draining ? 503 : 200, "text/plain", draining ? "draining\n" : "ok\n", false};
+    if (path == "/metrics")
+        return {200, "text/plain; version=0.0.4", metrics(), false};
+    return {404, "text/plain", "not found\n", false};
+}
+
+/// The /metrics page of an instance whose hub is `hub` on transport `ws`;
+/// `request_errors` counts the requests answered with an error.
+template <class Hub>
+std::string metrics(Hub& hub, const backplane::transport::websocketpp& ws, std::uint64_t request_errors)
+{
+    using broker_type = typename Hub::broker_type;
+    constexpr bool on_redis = !std::is_same_v<broker_type, backplane::broker::memory>;
+    std::string out;
+    const std::string label = "{instance=\"" + hub.instance_id() + "\"} ";
+    auto metric = [&](const char* name, const char* type, const char* help, std::uint64_t v) {
+        out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+        out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+        out.append(name).append(label).append(std::to_string(v)).append("\n");
+    };
+    const auto& t = ws.stats();
+    const auto& h = hub.stats();
+    metric("websocket_connections_total", "gauge", "WebSocket connections open on this instance now.",
+           ws.connection_count());
+    metric("backplane_connections_opened_total", "counter", "WebSocket connections opened.", t.opened);
+    metric("backplane_connections_rejected_total", "counter",
+           "WebSocket handshakes refused (connection limit, bad user, draining).", t.rejected);
+    metric("backplane_messages_in_total", "counter", "Messages received from clients.", t.messages_in);
+    metric("backplane_bytes_in_total", "counter", "Payload bytes received from clients.", t.bytes_in);
+    metric("backplane_messages_out_total", "counter", "Frames queued to clients (deliveries and replies).",
+           t.frames_out);
+    metric("backplane_bytes_out_total", "counter", "Payload bytes queued to clients.", t.bytes_out);
+    metric("backplane_request_errors_total", "counter", "Client requests answered with an error.", request_errors);
+    metric("backplane_slow_consumer_closes_total", "counter",
+           "Connections closed because their outbound queue passed its limit.", t.slow_consumer_closes);
+    metric("backplane_idle_closes_total", "counter", "Connections closed after the idle timeout.", t.idle_closes);
+    metric("backplane_write_handovers_total", "counter",
+           "Connections whose socket once filled up: websocketpp's queue writes them since.", t.handovers);
+    metric("backplane_write_batches_total", "counter",
+           "io_uring submissions that wrote many connections' frames at once.", t.write_batches);
+    metric("backplane_too_big_closes_total", "counter", "Connections closed with 1009 (message too big).",
+           t.too_big_closes);
+    metric("backplane_broker_published_total", "counter", "Messages handed to the broker.", h.published);
+    metric("backplane_broker_received_total", "counter", "Messages received from the broker.", h.received);
+    metric("backplane_broker_malformed_total", "counter", "Broker messages with a malformed envelope.",
+           h.malformed);
+    metric("backplane_broker_unrouted_total", "counter", "Broker messages with no local recipient.", h.unrouted);
+    metric("backplane_deliveries_total", "counter", "Frames the hub handed to local connections.", h.deliveries);
+    metric("backplane_backpressure_total", "counter", "Deliveries accepted above the backpressure mark.",
+           h.backpressure);
+    if constexpr (on_redis) {
+        const auto b = hub.broker().stats();
+        metric("backplane_redis_connected", "gauge", "Whether both Redis connections are ready.",
+               hub.broker().connected() ? 1 : 0);
+        metric("backplane_redis_publish_errors_total", "counter", "Publishes that failed.", b.publish_errors);
+        metric("backplane_redis_reconnects_total", "counter", "Reconnects of the Redis connections.", b.reconnects);
+        metric("backplane_redis_resubscribed_total", "counter", "Channels subscribed again after reconnects.",
+               b.resubscribed);
+        metric("backplane_inbox_stored_total", "counter", "Direct messages stored for offline users.", b.inboxed);
+        metric("backplane_inbox_delivered_total", "counter", "Inbox entries taken on connect.", b.inbox_taken);
+    }
+    if constexpr (on_redis && backplane::has_history_v<broker_type>) {
+        const auto b = hub.broker().stats();
+        metric("backplane_streams_resumes_total", "counter", "Streams read again after the subscriber reconnected.",
+               b.resumes);
+        metric("backplane_streams_resumed_total", "counter", "Entries delivered by those reads.", b.resumed);
+        metric("backplane_streams_gaps_total", "counter", "Resumes whose last delivered id was trimmed or lost.",
+               b.gaps);
+        metric("backplane_streams_duplicates_total", "counter", "Live messages dropped as already delivered.",
+               b.duplicates);
+        metric("backplane_streams_history_reads_total", "counter", "History pages read for clients.",
+               b.history_reads);
+        metric("backplane_streams_replayed_total", "counter", "Frames sent to clients from history.", h.replayed);
+    }
+    return out;
+}
+
+} // namespace http
+} // namespace demo
+
+#endif

@@ -1,0 +1,216 @@
+// demo/server.hpp - one instance: the websocketpp transport, a hub, and the
+// client protocol between them.
+//
+// The server is glue: the handshake names the user (and, with a broker that
+// keeps history, where to resume); each client frame is read by
+// protocol::reader and carried to the hub; the hub's answers and deliveries
+// go back as the frames protocol.hpp writes; plain HTTP is http::respond's.
+#ifndef BACKPLANE_DEMO_SERVER_HPP
+#define BACKPLANE_DEMO_SERVER_HPP
+
+#include "command_line.hpp"
+#include "http.hpp"
+#include "protocol.hpp"
+
+#include <backplane/backplane.hpp>
+#include <backplane/transport/websocketpp.hpp>
+
+#include <asio/io_context.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+namespace demo {
+
+template <class Broker, class Locator>
+class server {
+    using ws_transport = backplane::transport::websocketpp;
+    using handle = ws_transport::connection_handle;
+    using hub_type = backplane::basic_hub<ws_transport, Broker, Locator>;
+
+    // The memory bus can keep history too, but the reference server runs it
+    // without: catching up is the streams broker's.
+    static constexpr bool keeps_history =
+        backplane::has_history_v<Broker> && !std::is_same_v<Broker, backplane::broker::memory>;
+    static constexpr bool knows_users = !std::is_same_v<Locator, backplane::locator::none>;
+
+public:
+    server(asio::io_context& io, const settings& s, Broker broker, Locator locator)
+        : settings_(s), ws_(io, s.transport), hub_(ws_, std::move(broker), std::move(locator), hub_options(s)),
+          reader_({keeps_history, knows_users, s.max_text, hub_.options().max_name_length})
+    {
+        ws_.on_validate([this](const handle& c) { return validate(c); });
+        ws_.on_open([this](const handle& c) { open(c); });
+        ws_.on_message([this](const handle& c, std::string_view m, bool text) { message(c, m, text); });
+        ws_.on_close([this](const handle& c) { hub_.close(ws_transport::tag(c)); });
+        ws_.on_http([this](const handle& c) { http(c); });
+    }
+
+    std::error_code listen() { return ws_.listen(settings_.address, settings_.port); }
+    std::uint16_t port() const { return ws_.port(); }
+    const std::string& instance_id() const { return hub_.instance_id(); }
+    void drain(std::function<void()> done) { ws_.drain(std::move(done)); }
+
+    /// After the drain: waits until the locator has forgotten this instance's users.
+    void stop_presence(std::function<void()> done) { hub_.async_shutdown(std::move(done)); }
+
+private:
+    backplane::hub_options hub_options(const settings& s)
+    {
+        backplane::hub_options o;
+        o.instance_id = s.instance_id;
+        o.direct = s.direct == "shared"     ? backplane::direct_routing::shared_channel
+                   : s.direct == "instance" ? backplane::direct_routing::instance_channel
+                                            : backplane::direct_routing::per_user_channel;
+        // Called once per message and instance, never per recipient.
+        o.build_frame = [this](const backplane::message_view& m, std::string& out) {
+            protocol::write_message(out, m, hub_.instance_id(), id_);
+        };
+        return o;
+    }
+
+    bool validate(const handle& c)
+    {
+        const auto user = protocol::ws_user(c->get_resource());
+        if (!user) {
+            c->set_status(::websocketpp::http::status_code::not_found);
+            return false;
+        }
+        if (backplane::validate_name(*user)) {
+            c->set_status(::websocketpp::http::status_code::bad_request);
+            c->set_body("the query parameter user must be a valid user name\n");
+            return false;
+        }
+        return true;
+    }
+
+    void open(const handle& c)
+    {
+        std::error_code ec;
+        backplane::connection_id id = backplane::no_connection;
+        const std::string user = *protocol::ws_user(c->get_resource());
+        if constexpr (keeps_history) {
+            const auto last_id = backplane::query_value(c->get_resource(), "last_id");
+            const auto last_dm_id = backplane::query_value(c->get_resource(), "last_dm_id");
+            const std::string global = last_id.value_or(""), mine = last_dm_id.value_or("");
+            if (last_id || last_dm_id)
+                id = hub_.open(c, user, ec, backplane::resume_point{global, mine}, recovery_reply(c));
+            else
+                id = hub_.open(c, user, ec);
+        } else {
+            id = hub_.open(c, user, ec);
+        }
+        if (ec == backplane::error::invalid_stream_id)
+            return ws_.close(c, ::websocketpp::close::status::policy_violation, "invalid last_id");
+        if (ec)
+            return ws_.close(c, ::websocketpp::close::status::policy_violation, "invalid user");
+        ws_transport::set_tag(c, id);
+        ws_.send_text(c, protocol::welcome(hub_.user_of(id), hub_.instance_id()));
+    }
+
+    backplane::recovery_handler recovery_reply(const handle& c)
+    {
+        return [this, c](const backplane::recovery_result& r) { ws_.send_text(c, protocol::recovery(r)); };
+    }
+
+    void reply_error(const handle& c, const protocol::error& e)
+    {
+        ++errors_;
+        ws_.send_text(c, protocol::error_reply(e));
+    }
+
+    void message(const handle& c, std::string_view payload, bool text)
+    {
+        const backplane::connection_id id = ws_transport::tag(c);
+        if (!hub_.contains(id))
+            return;
+        protocol::error e;
+        if (!reader_.read(payload, text, request_, e))
+            return reply_error(c, e);
+        const auto& r = request_;
+        switch (r.kind) {
+        case protocol::op::send:
+            if (r.to_room)
+                hub_.send_to_room(r.room, protocol::make_payload(hub_.user_of(id), r.text));
+            else
+                hub_.broadcast(protocol::make_payload(hub_.user_of(id), r.text));
+            return;
+        case protocol::op::dm:
+            hub_.send_to_user(r.user, protocol::make_payload(hub_.user_of(id), r.text));
+            return;
+        case protocol::op::join:
+            if constexpr (keeps_history) {
+                if (r.last_id) {
+                    // "joined" goes first: the catch-up answers later, with "recovery".
+                    ws_.send_text(c, protocol::membership(true, r.room));
+                    hub_.join(id, r.room, *r.last_id, recovery_reply(c));
+                    return;
+                }
+            }
+            hub_.join(id, r.room);
+            ws_.send_text(c, protocol::membership(true, r.room));
+            return;
+        case protocol::op::leave:
+            hub_.leave(id, r.room);
+            ws_.send_text(c, protocol::membership(false, r.room));
+            return;
+        case protocol::op::where:
+            return where(c, r.user);
+        case protocol::op::online:
+            return online(c, r.cursor);
+        }
+    }
+
+    void where(const handle& c, const std::string& user)
+    {
+        hub_.async_where(user, [this, c, user](std::error_code ec, std::string host) {
+            if (ec)
+                return unavailable(c, ec);
+            ws_.send_text(c, protocol::presence(user, host));
+        });
+    }
+
+    void online(const handle& c, const std::string& cursor)
+    {
+        hub_.async_online(cursor, 100, [this, c](std::error_code ec, backplane::online_page page) {
+            if (ec)
+                return unavailable(c, ec);
+            ws_.send_text(c, protocol::online(page));
+        });
+    }
+
+    void unavailable(const handle& c, std::error_code ec)
+    {
+        reply_error(c, {"unavailable", "presence: " + ec.message()});
+    }
+
+    void http(const handle& c)
+    {
+        const auto r = http::respond(c->get_request().get_method(), c->get_resource(), ws_.draining(),
+                                     [this] { return http::metrics(hub_, ws_, errors_); });
+        c->set_status(static_cast<::websocketpp::http::status_code::value>(r.status));
+        if (r.status == 405)
+            return;
+        c->append_header("Content-Type", std::string(r.content_type));
+        if (r.no_store)
+            c->append_header("Cache-Control", "no-store");
+        c->set_body(r.body);
+    }
+
+    const settings& settings_;
+    ws_transport ws_;
+    hub_type hub_;
+    protocol::reader reader_;
+    protocol::request request_; // reused for every request
+    std::string id_;            // reused for every frame
+    std::uint64_t errors_ = 0;
+};
+
+} // namespace demo
+
+#endif
