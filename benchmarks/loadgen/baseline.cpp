@@ -14,7 +14,7 @@
 // send per connection carries them all (what backplane's transport does at the
 // end of a turn). A connection whose socket is full keeps the rest in its own
 // queue until the socket has room.
-#include "frame_header.hpp"
+#include <backplane/detail/ws_frame.hpp>
 
 #include <websocketpp/base64/base64.hpp>
 #include <websocketpp/sha1/sha1.hpp>
@@ -36,6 +36,8 @@
 #include <unordered_map>
 
 namespace {
+
+namespace ws = backplane::detail::ws;
 
 struct client {
     std::string in, out; // bytes read and not yet parsed; bytes the socket has not taken
@@ -137,7 +139,7 @@ private:
             const auto key_end = c.in.find("\r\n", k);
             const std::string reply = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                                       "Sec-WebSocket-Accept: " + accept_key(std::string_view(c.in).substr(k + 19, key_end - k - 19))
-                + "\r\n\r\n" + make_frame(1, "{\"type\":\"welcome\"}", false);
+                + "\r\n\r\n" + ws::encode_frame(ws::text, "{\"type\":\"welcome\"}");
             c.in.erase(0, end + 4);
             c.open = true;
             if (!send(fd, c, reply))
@@ -151,25 +153,23 @@ private:
     {
         std::size_t at = 0;
         for (;;) {
-            const auto* b = reinterpret_cast<const unsigned char*>(c.in.data() + at);
-            const auto h = read_frame_header(b, c.in.size() - at);
+            const auto h = ws::decode_header(c.in.data() + at, c.in.size() - at);
             if (!h)
                 break;
-            if (h->payload > 65536)
+            if (h->length > 65536)
                 return drop(fd); // no client of the benchmark sends that much
-            const std::size_t head = h->size, len = h->payload;
-            if (c.in.size() - at < head + 4 + len)
+            const auto len = static_cast<std::size_t>(h->length);
+            if (c.in.size() - at - h->size < len)
                 break;
-            std::string payload(c.in, at + head + 4, len);
-            for (std::size_t i = 0; i < len; ++i)
-                payload[i] = static_cast<char>(payload[i] ^ b[head + (i & 3)]);
-            const int opcode = b[0] & 0x0f;
-            at += head + 4 + len;
-            if (opcode == 1)
-                batch_ += make_frame(1, payload, false);
-            else if (opcode == 9 && !send(fd, c, make_frame(10, payload, false)))
+            std::string payload(c.in, at + h->size, len);
+            if (h->mask)
+                ws::apply_mask(payload.data(), len, *h->mask);
+            at += h->size + len;
+            if (h->op == ws::text)
+                batch_ += ws::encode_frame(ws::text, payload);
+            else if (h->op == ws::ping && !send(fd, c, ws::encode_frame(ws::pong, payload)))
                 return;
-            else if (opcode == 8)
+            else if (h->op == ws::close)
                 return drop(fd);
         }
         c.in.erase(0, at);

@@ -43,8 +43,9 @@
 // it measures, so it should do as little as it can: frames are parsed in
 // place from the ring's buffers, and sends are masked with the zero key
 // (valid WebSocket, and no per-byte work).
-#include "frame_header.hpp"
 #include "ring.hpp"
+
+#include <backplane/detail/ws_frame.hpp>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -79,7 +80,11 @@
 
 namespace {
 
+namespace ws = backplane::detail::ws;
 using clock_type = std::chrono::steady_clock;
+
+// Valid WebSocket, and no per-byte work (see above).
+constexpr ws::masking_key zero_key{};
 
 std::int64_t now_ns()
 {
@@ -416,7 +421,7 @@ public:
     {
         if (!clients_[i].open || !clients_[i].welcomed || clients_[i].closing)
             return false;
-        write(i, make_frame(1, text, true));
+        write(i, ws::encode_frame(ws::text, text, zero_key));
         return true;
     }
 
@@ -718,12 +723,12 @@ private:
         const std::int64_t now = now_ns();
         const std::uint32_t gen = c.gen;
         while (c.open && c.gen == gen) {
-            const auto* b = reinterpret_cast<const unsigned char*>(in.data() + at);
-            const auto h = read_frame_header(b, in.size() - at);
-            if (!h || in.size() - at < h->size + h->payload)
+            const auto h = ws::decode_header(in.data() + at, in.size() - at);
+            if (!h || in.size() - at - h->size < h->length)
                 break;
-            on_frame(i, b[0] & 0x0f, in.substr(at + h->size, h->payload), now);
-            at += h->size + h->payload;
+            const auto length = static_cast<std::size_t>(h->length);
+            on_frame(i, h->op, in.substr(at + h->size, length), now);
+            at += h->size + length;
         }
         return c.open && c.gen == gen ? at : in.size();
     }
@@ -752,7 +757,7 @@ private:
             return;
         }
         if (opcode == 9) { // ping: pong with the same payload
-            write(i, make_frame(10, payload, true));
+            write(i, ws::encode_frame(ws::pong, payload, zero_key));
             return;
         }
         if (opcode != 1)

@@ -5,6 +5,8 @@
 #ifndef BACKPLANE_TESTS_E2E_WS_CLIENT_HPP
 #define BACKPLANE_TESTS_E2E_WS_CLIENT_HPP
 
+#include <backplane/detail/ws_frame.hpp>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -15,7 +17,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
-#include <cstring>
 #include <optional>
 #include <random>
 #include <stdexcept>
@@ -24,6 +25,8 @@
 #include <vector>
 
 namespace backplane::test {
+
+namespace ws = backplane::detail::ws;
 
 /// One frame as received.
 struct ws_frame {
@@ -136,29 +139,12 @@ public:
             ::close(fd_);
     }
 
-    /// Sends one masked frame.
+    /// Sends one frame, masked with a random key.
     void send_frame(int opcode, std::string_view payload, bool fin = true)
     {
-        std::string f;
-        f.push_back(static_cast<char>((fin ? 0x80 : 0) | opcode));
-        if (payload.size() < 126) {
-            f.push_back(static_cast<char>(0x80 | payload.size()));
-        } else if (payload.size() < 65536) {
-            f.push_back(static_cast<char>(0x80 | 126));
-            f.push_back(static_cast<char>(payload.size() >> 8));
-            f.push_back(static_cast<char>(payload.size() & 0xff));
-        } else {
-            f.push_back(static_cast<char>(0x80 | 127));
-            for (int i = 7; i >= 0; --i)
-                f.push_back(static_cast<char>((std::uint64_t(payload.size()) >> (8 * i)) & 0xff));
-        }
-        const std::uint32_t key = rng_();
-        char k[4];
-        std::memcpy(k, &key, 4);
-        f.append(k, 4);
-        for (std::size_t i = 0; i < payload.size(); ++i)
-            f.push_back(static_cast<char>(payload[i] ^ k[i % 4]));
-        write_all(f);
+        const std::uint32_t r = rng_();
+        const ws::masking_key key{std::uint8_t(r), std::uint8_t(r >> 8), std::uint8_t(r >> 16), std::uint8_t(r >> 24)};
+        write_all(ws::encode_frame(static_cast<std::uint8_t>(opcode), payload, key, fin));
     }
 
     void send_text(std::string_view text) { send_frame(1, text); }
@@ -250,32 +236,18 @@ private:
     // One complete frame from the buffer, if there is one.
     std::optional<ws_frame> parse()
     {
-        if (in_.size() < 2)
+        const auto h = ws::decode_header(in_.data(), in_.size());
+        if (!h)
             return std::nullopt;
-        const auto b = reinterpret_cast<const unsigned char*>(in_.data());
-        std::uint64_t len = b[1] & 0x7f;
-        std::size_t at = 2;
-        if (len == 126) {
-            if (in_.size() < 4)
-                return std::nullopt;
-            len = (std::uint64_t(b[2]) << 8) | b[3];
-            at = 4;
-        } else if (len == 127) {
-            if (in_.size() < 10)
-                return std::nullopt;
-            len = 0;
-            for (int i = 0; i < 8; ++i)
-                len = (len << 8) | b[2 + i];
-            at = 10;
-        }
-        if (b[1] & 0x80)
+        if (h->mask)
             throw std::runtime_error("ws_client: the server masked a frame");
-        if (in_.size() < at + len)
+        if (in_.size() - h->size < h->length)
             return std::nullopt;
+        const auto len = static_cast<std::size_t>(h->length);
         ws_frame f;
-        f.opcode = b[0] & 0x0f;
-        f.payload = in_.substr(at, static_cast<std::size_t>(len));
-        in_.erase(0, at + static_cast<std::size_t>(len));
+        f.opcode = h->op;
+        f.payload = in_.substr(h->size, len);
+        in_.erase(0, h->size + len);
         return f;
     }
 
