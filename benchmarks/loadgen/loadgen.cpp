@@ -775,7 +775,7 @@ private:
                 // message we sent, keeps that message; the server's echo
                 // ends the connection (and the reconnect follows).
                 c.closing = true;
-                write(i, make_frame(8, std::string_view("\x03\xe8", 2), true));
+                write(i, ws::encode_frame(ws::close, std::string_view("\x03\xe8", 2), zero_key));
             } else if (payload.find("\"type\":\"recovery\"") != std::string_view::npos) {
                 // A resume from a guessed id cannot find that id in the
                 // stream, so the server cannot vouch for it: what arrived

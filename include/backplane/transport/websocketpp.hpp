@@ -54,6 +54,7 @@
 #endif
 
 #include <backplane/detail/send_ring.hpp>
+#include <backplane/detail/ws_frame.hpp>
 #include <backplane/send_status.hpp>
 
 #include <websocketpp/concurrency/none.hpp>
@@ -327,11 +328,10 @@ private:
     // one header fits every connection.
     static frame prepared(::websocketpp::frame::opcode::value op, std::string_view payload)
     {
-        namespace wf = ::websocketpp::frame;
         using message_type = detail::websocketpp_config::message_type;
         auto f = std::make_shared<message_type>(message_type::con_msg_man_ptr{}, op, 0);
-        f->set_header(wf::prepare_header(wf::basic_header(op, payload.size(), true, false),
-                                         wf::extended_header(payload.size())));
+        const auto header = backplane::detail::ws::encode_header(static_cast<std::uint8_t>(op), payload.size());
+        f->set_header(std::string(header.view()));
         f->set_payload(payload.data(), payload.size());
         f->set_prepared(true);
         return f;
