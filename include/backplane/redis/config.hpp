@@ -9,6 +9,7 @@
 #ifndef BACKPLANE_REDIS_CONFIG_HPP
 #define BACKPLANE_REDIS_CONFIG_HPP
 
+#include <backplane/detail/url.hpp>
 #include <backplane/error.hpp>
 #include <backplane/query.hpp>
 
@@ -65,6 +66,7 @@ inline bool parse_number(std::string_view s, long min, long max, long& out) noex
 inline bool parse_userinfo(std::string_view info, config& c)
 {
     const auto colon = info.find(':');
+    using backplane::detail::percent_decode;
     if (colon == std::string_view::npos)
         return percent_decode(info, c.password) && !c.password.empty();
     return percent_decode(info.substr(0, colon), c.user)
