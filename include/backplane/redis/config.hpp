@@ -11,7 +11,6 @@
 
 #include <backplane/detail/url.hpp>
 #include <backplane/error.hpp>
-#include <backplane/query.hpp>
 
 #include <cstdint>
 #include <stdexcept>
