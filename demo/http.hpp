@@ -11,7 +11,6 @@
 
 #include <backplane/broker/memory.hpp>
 #include <backplane/policies.hpp>
-#include <backplane/query.hpp>
 #include <backplane/transport/websocketpp.hpp>
 
 #include <cstdint>
@@ -38,7 +37,7 @@ response respond(std::string_view method, std::string_view target, bool draining
 {
     if (method != "GET")
         return {405, "text/plain", "", false};
-    const auto path = backplane::target_path(target);
+    const auto path = target.substr(0, target.find('?'));
     if (path == "/" || path == "/index.html")
         return {200, "text/html; charset=utf-8", chat_page, true};
     if (path == "/healthz")

@@ -11,9 +11,9 @@
 
 #include "json.hpp"
 
+#include <backplane/http.hpp>
 #include <backplane/hub.hpp>
 #include <backplane/names.hpp>
-#include <backplane/query.hpp>
 #include <backplane/stream_id.hpp>
 
 #include <cstddef>
@@ -27,12 +27,12 @@ namespace demo::protocol {
 // ---- Handshake ------------------------------------------------------------
 
 /// The user of "/ws?user=ID" (empty if absent or badly escaped: not a valid
-/// name), or nullopt if the target is not the WebSocket endpoint.
-inline std::optional<std::string> ws_user(std::string_view target)
+/// name), or nullopt if the request is not for the WebSocket endpoint.
+inline std::optional<std::string> ws_user(const backplane::http_request& req)
 {
-    if (backplane::target_path(target) != "/ws")
+    if (req.path() != "/ws")
         return std::nullopt;
-    return backplane::query_value(target, "user").value_or("");
+    return req.query_parameter("user").value_or("");
 }
 
 // ---- Client to server -----------------------------------------------------

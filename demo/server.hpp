@@ -44,11 +44,13 @@ public:
         : settings_(s), ws_(io, s.transport), hub_(ws_, std::move(broker), std::move(locator), hub_options(s)),
           reader_({keeps_history, knows_users, s.max_text, hub_.options().max_name_length})
     {
-        ws_.on_validate([this](const handle& c) { return validate(c); });
-        ws_.on_open([this](const handle& c) { open(c); });
+        ws_.on_validate([this](const backplane::http_request& req, backplane::http_response& res) {
+            return validate(req, res);
+        });
+        ws_.on_open([this](const handle& c, const backplane::http_request& req) { open(c, req); });
         ws_.on_message([this](const handle& c, std::string_view m, bool text) { message(c, m, text); });
-        ws_.on_close([this](const handle& c) { hub_.close(ws_transport::tag(c)); });
-        ws_.on_http([this](const handle& c) { http(c); });
+        ws_.on_close([this](const handle& c, const backplane::http_request&) { hub_.close(ws_transport::tag(c)); });
+        ws_.on_http([this](const backplane::http_request& req, backplane::http_response& res) { http(req, res); });
     }
 
     std::error_code listen() { return ws_.listen(settings_.address, settings_.port); }
@@ -74,29 +76,29 @@ private:
         return o;
     }
 
-    bool validate(const handle& c)
+    bool validate(const backplane::http_request& req, backplane::http_response& res)
     {
-        const auto user = protocol::ws_user(c->get_resource());
+        const auto user = protocol::ws_user(req);
         if (!user) {
-            c->set_status(::websocketpp::http::status_code::not_found);
+            res.status = 404;
             return false;
         }
         if (backplane::validate_name(*user)) {
-            c->set_status(::websocketpp::http::status_code::bad_request);
-            c->set_body("the query parameter user must be a valid user name\n");
+            res.status = 400;
+            res.body = "the query parameter user must be a valid user name\n";
             return false;
         }
         return true;
     }
 
-    void open(const handle& c)
+    void open(const handle& c, const backplane::http_request& req)
     {
         std::error_code ec;
         backplane::connection_id id = backplane::no_connection;
-        const std::string user = *protocol::ws_user(c->get_resource());
+        const std::string user = *protocol::ws_user(req);
         if constexpr (keeps_history) {
-            const auto last_id = backplane::query_value(c->get_resource(), "last_id");
-            const auto last_dm_id = backplane::query_value(c->get_resource(), "last_dm_id");
+            const auto last_id = req.query_parameter("last_id");
+            const auto last_dm_id = req.query_parameter("last_dm_id");
             const std::string global = last_id.value_or(""), mine = last_dm_id.value_or("");
             if (last_id || last_dm_id)
                 id = hub_.open(c, user, ec, backplane::resume_point{global, mine}, recovery_reply(c));
@@ -106,9 +108,9 @@ private:
             id = hub_.open(c, user, ec);
         }
         if (ec == backplane::error::invalid_stream_id)
-            return ws_.close(c, ::websocketpp::close::status::policy_violation, "invalid last_id");
+            return ws_.close(c, backplane::transport::close_code::policy_violation, "invalid last_id");
         if (ec)
-            return ws_.close(c, ::websocketpp::close::status::policy_violation, "invalid user");
+            return ws_.close(c, backplane::transport::close_code::policy_violation, "invalid user");
         ws_transport::set_tag(c, id);
         ws_.send_text(c, protocol::welcome(hub_.user_of(id), hub_.instance_id()));
     }
@@ -189,17 +191,17 @@ private:
         reply_error(c, {"unavailable", "presence: " + ec.message()});
     }
 
-    void http(const handle& c)
+    void http(const backplane::http_request& req, backplane::http_response& res)
     {
-        const auto r = http::respond(c->get_request().get_method(), c->get_resource(), ws_.draining(),
-                                     [this] { return http::metrics(hub_, ws_, errors_); });
-        c->set_status(static_cast<::websocketpp::http::status_code::value>(r.status));
+        auto r = http::respond(req.method(), req.target(), ws_.draining(),
+                               [this] { return http::metrics(hub_, ws_, errors_); });
+        res.status = r.status;
         if (r.status == 405)
             return;
-        c->append_header("Content-Type", std::string(r.content_type));
+        res.add_header("Content-Type", std::string(r.content_type));
         if (r.no_store)
-            c->append_header("Cache-Control", "no-store");
-        c->set_body(r.body);
+            res.add_header("Cache-Control", "no-store");
+        res.body = std::move(r.body);
     }
 
     const settings& settings_;

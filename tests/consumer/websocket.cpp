@@ -15,7 +15,7 @@ int main()
 {
     asio::io_context io;
     backplane::transport::websocketpp ws(io);
-    ws.on_open([&](const auto& c) { ws.send(c, ws.make_frame("hello")); });
+    ws.on_open([&](const auto& c, const auto&) { ws.send(c, ws.make_frame("hello")); });
     if (ws.listen("127.0.0.1", 0))
         return 1;
     std::string got;

@@ -131,15 +131,7 @@ TEST_CASE("a bad user id is answered 400 with a body that says why, and /ws with
     instance a("a", redis.url());
     for (const char* path : {"/ws?user=bad:name", "/ws?user=", "/ws", "/ws?user=has%20space", "/ws?user=%zz"}) {
         INFO(path);
-        const int fd = connect_loopback(a.port());
-        REQUIRE(fd >= 0);
-        const std::string req = handshake_request(path);
-        REQUIRE(::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size()));
-        std::string response;
-        char buf[4096];
-        for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
-            response.append(buf, static_cast<std::size_t>(n));
-        ::close(fd);
+        const std::string response = round_trip(a.port(), handshake_request(path));
         CHECK(status_line(response) == "HTTP/1.1 400 Bad Request");
         CHECK(body_of(response) == "the query parameter user must be a valid user name\n");
     }

@@ -100,12 +100,30 @@ inline long long metric_value(const std::string& body, std::string_view name)
     return sp == std::string::npos ? -1 : std::stoll(body.substr(sp + 2));
 }
 
-/// A WebSocket handshake request for `path` ("/ws?user=a") on 127.0.0.1.
-inline std::string handshake_request(std::string_view path)
+/// A WebSocket handshake request for `path` ("/ws?user=a") on 127.0.0.1,
+/// with `headers` ("Origin: x\r\n") besides those the handshake needs.
+inline std::string handshake_request(std::string_view path, std::string_view headers = {})
 {
-    return "GET " + std::string(path) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    return "GET " + std::string(path) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + std::string(headers)
+        + "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+}
+
+/// Sends `request` on a new connection and reads until the server closes
+/// it: a refused handshake's whole answer ("" on failure).
+inline std::string round_trip(std::uint16_t port, std::string_view request)
+{
+    const int fd = connect_loopback(port);
+    if (fd < 0)
+        return {};
+    std::string out;
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+        char buf[4096];
+        for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
+            out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return out;
 }
 
 class ws_client {

@@ -3,7 +3,7 @@
 //
 // One `transport::websocketpp` is one listening endpoint. The application
 // copies it into its hub (copies share one endpoint) and wires the endpoint's
-// handlers (open, message, close, HTTP) to the hub.
+// hooks (validate, open, message, close, HTTP) to the hub.
 //
 // C++17 only: websocketpp 0.8.2 does not compile as C++20 with g++ 12. The
 // core headers do not include this one and stay C++20-clean.
@@ -25,9 +25,11 @@
 //   send. On `dropped` the hub forgets the connection; this transport
 //   closes it.
 // What this transport promises the application:
-// - the handshake's headers (`get_request_header` and the like) are there
-//   in the validate and open hooks, and empty after the open hook returns:
-//   read what you need from them there;
+// - the hooks see requests as `http_request` and answer with `http_response`
+//   (backplane/http.hpp), never websocketpp's types;
+// - a handshake's headers are there in the validate and open hooks, and
+//   gone after the open hook returns: read what you need there. The close
+//   hook still has the method and target;
 // - every hook runs on the io_context, one at a time (single-threaded
 //   configuration: no locks, no strands);
 // - `on_close` runs once for every connection `on_open` saw, whoever closed
@@ -41,6 +43,7 @@
 #error "backplane/transport/websocketpp.hpp: websocketpp 0.8.2 does not build as C++20 with g++; build this file as C++17"
 #endif
 
+#include <backplane/http.hpp>
 #include <backplane/send_status.hpp>
 #include <backplane/transport/detail/websocketpp_config.hpp>
 
@@ -141,20 +144,25 @@ class websocketpp {
 public:
     using server_type = ::websocketpp::server<detail::websocketpp_config>;
     using connection_type = server_type::connection_type;
-    /// An open connection; also what the hooks receive.
+    /// An open connection: a handle to store and pass back, opaque to the
+    /// application.
     using connection_handle = server_type::connection_ptr;
     /// One prepared message, shared by every recipient.
     using frame = server_type::message_ptr;
 
-    /// Decides whether a WebSocket handshake is accepted; it may set the
-    /// refusal's HTTP status with `c->set_status`.
-    using validate_handler = std::function<bool(const connection_handle& c)>;
-    /// A connection or an event on it.
-    using connection_handler = std::function<void(const connection_handle& c)>;
+    /// Decides whether a WebSocket handshake is accepted. To refuse, return
+    /// false, with `res` holding the answer: its status (400 Bad Request if
+    /// left at 0), headers and body.
+    using validate_handler = std::function<bool(const http_request& req, http_response& res)>;
+    /// A connection that has opened, with its handshake.
+    using open_handler = std::function<void(const connection_handle& c, const http_request& req)>;
     /// A message from a client: its payload and whether it came as text.
     using message_handler = std::function<void(const connection_handle& c, std::string_view payload, bool text)>;
-    /// A plain HTTP request; answer it with `c->set_status` and `c->set_body`.
-    using http_handler = std::function<void(const connection_handle& c)>;
+    /// A connection that has closed, with what remains of its handshake
+    /// (method and target; no headers, maybe no peer address).
+    using close_handler = std::function<void(const connection_handle& c, const http_request& req)>;
+    /// A plain HTTP request, answered with `res` (500 if its status is left at 0).
+    using http_handler = std::function<void(const http_request& req, http_response& res)>;
 
     /// Creates an endpoint on `io`, not yet listening.
     explicit websocketpp(asio::io_context& io, websocketpp_options options = {});
@@ -166,9 +174,9 @@ public:
     std::uint16_t port() const;
 
     void on_validate(validate_handler h);
-    void on_open(connection_handler h);
+    void on_open(open_handler h);
     void on_message(message_handler h);
-    void on_close(connection_handler h);
+    void on_close(close_handler h);
     /// Without it, a plain HTTP request is answered 426 (Upgrade Required).
     void on_http(http_handler h);
 

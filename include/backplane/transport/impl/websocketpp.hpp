@@ -21,6 +21,7 @@
 #include <backplane/detail/send_ring.hpp>
 #include <backplane/detail/ws_frame.hpp>
 #include <backplane/transport/detail/turn_flush.hpp>
+#include <backplane/transport/detail/websocketpp_request.hpp>
 #include <backplane/transport/detail/write_queue.hpp>
 
 #include <asio/post.hpp>
@@ -66,6 +67,17 @@ inline websocketpp::frame raw_message(const std::string& bytes)
     return f;
 }
 
+// Writes the response an application's hook filled in, `fallback` its status if
+// it set none.
+inline void answer(websocketpp::connection_type& c, const http_response& res, int fallback)
+{
+    c.set_status(static_cast<::websocketpp::http::status_code::value>(res.status ? res.status : fallback));
+    for (const auto& [name, value] : res.headers)
+        c.append_header(name, value);
+    if (!res.body.empty())
+        c.set_body(res.body);
+}
+
 } // namespace detail
 
 struct websocketpp::state : std::enable_shared_from_this<state> {
@@ -106,9 +118,13 @@ struct websocketpp::state : std::enable_shared_from_this<state> {
                 ++stats.rejected;
                 return false;
             }
-            if (on_validate && !on_validate(c)) {
-                ++stats.rejected;
-                return false;
+            if (on_validate) {
+                http_response res;
+                if (!on_validate(detail::websocketpp_request::handshake(*c), res)) {
+                    detail::answer(*c, res, ::websocketpp::http::status_code::bad_request);
+                    ++stats.rejected;
+                    return false;
+                }
             }
             c->admitted = true;
             ++admitted;
@@ -125,7 +141,7 @@ struct websocketpp::state : std::enable_shared_from_this<state> {
             open.push_back(c);
             ++stats.opened;
             if (on_open)
-                on_open(c);
+                on_open(c, detail::websocketpp_request::handshake(*c));
             release_handshake(*c);
             if (draining) // admitted before the drain began, open after it
                 close(c, close_code::going_away, "going away");
@@ -158,7 +174,9 @@ struct websocketpp::state : std::enable_shared_from_this<state> {
             ++stats.http_requests;
             auto c = server.get_con_from_hdl(h);
             if (on_http) {
-                on_http(c);
+                http_response res;
+                on_http(detail::websocketpp_request(*c), res);
+                detail::answer(*c, res, ::websocketpp::http::status_code::internal_server_error);
             } else {
                 c->set_status(::websocketpp::http::status_code::upgrade_required);
             }
@@ -364,7 +382,7 @@ struct websocketpp::state : std::enable_shared_from_this<state> {
         if (c->get_local_close_code() == close_code::message_too_big)
             ++stats.too_big_closes;
         if (on_close)
-            on_close(c);
+            on_close(c, detail::websocketpp_request::handshake(*c));
         if (draining && open.empty())
             finish_drain();
     }
@@ -484,9 +502,9 @@ struct websocketpp::state : std::enable_shared_from_this<state> {
     bool stopped = false; // the drain is over: no more accepts
     std::function<void()> drain_done;
     validate_handler on_validate;
-    connection_handler on_open;
+    open_handler on_open;
     message_handler on_message;
-    connection_handler on_close;
+    close_handler on_close;
     http_handler on_http;
 };
 
@@ -520,9 +538,9 @@ inline std::uint16_t websocketpp::port() const
 }
 
 inline void websocketpp::on_validate(validate_handler h) { state_->on_validate = std::move(h); }
-inline void websocketpp::on_open(connection_handler h) { state_->on_open = std::move(h); }
+inline void websocketpp::on_open(open_handler h) { state_->on_open = std::move(h); }
 inline void websocketpp::on_message(message_handler h) { state_->on_message = std::move(h); }
-inline void websocketpp::on_close(connection_handler h) { state_->on_close = std::move(h); }
+inline void websocketpp::on_close(close_handler h) { state_->on_close = std::move(h); }
 inline void websocketpp::on_http(http_handler h) { state_->on_http = std::move(h); }
 
 inline websocketpp::frame websocketpp::make_frame(std::string_view payload) const

@@ -1,0 +1,154 @@
+// transport::websocketpp's hooks over loopback sockets: what they see of a
+// request (http_request) and how their answers (http_response) go out.
+#include <backplane/transport/websocketpp.hpp>
+
+#include "../e2e/ws_client.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
+#include <optional>
+#include <string>
+#include <thread>
+
+using backplane::http_request;
+using backplane::http_response;
+using ws_transport = backplane::transport::websocketpp;
+using backplane::test::connect_loopback;
+using backplane::test::handshake_request;
+using backplane::test::http_get;
+using backplane::test::round_trip;
+
+namespace {
+
+// What a hook saw of its request.
+struct seen {
+    std::string method, target, path, origin, protocol, peer;
+    std::optional<std::string> user;
+};
+
+seen look(const http_request& req)
+{
+    return {std::string(req.method()), std::string(req.target()), std::string(req.path()),
+            std::string(req.header("origin")), std::string(req.header("SEC-WEBSOCKET-PROTOCOL")),
+            req.peer_address(), req.query_parameter("user")};
+}
+
+// An endpoint on loopback, its io_context on a thread of its own; the hooks
+// are set before it starts.
+struct endpoint {
+    asio::io_context io;
+    ws_transport ws{io};
+    std::thread thread;
+
+    std::uint16_t start()
+    {
+        REQUIRE_FALSE(ws.listen("127.0.0.1", 0));
+        thread = std::thread([this] { io.run(); });
+        return ws.port();
+    }
+    ~endpoint()
+    {
+        asio::post(io, [this] { io.stop(); });
+        if (thread.joinable())
+            thread.join();
+    }
+};
+
+template <class T>
+T within(std::future<T>& f)
+{
+    REQUIRE(f.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+    return f.get();
+}
+
+} // namespace
+
+TEST_CASE("websocketpp: the validate, open and close hooks see the handshake as an http_request")
+{
+    endpoint e;
+    std::promise<seen> validated, opened, closed;
+    e.ws.on_validate([&](const http_request& req, http_response&) {
+        validated.set_value(look(req));
+        return true;
+    });
+    e.ws.on_open([&](const ws_transport::connection_handle&, const http_request& req) { opened.set_value(look(req)); });
+    e.ws.on_close([&](const ws_transport::connection_handle&, const http_request& req) { closed.set_value(look(req)); });
+    const auto port = e.start();
+
+    const int fd = connect_loopback(port);
+    REQUIRE(fd >= 0);
+    const auto request = handshake_request("/ws?user=al%20ice+b&x=1",
+                                           "Origin: https://example.com\r\nSec-WebSocket-Protocol: chat\r\n");
+    REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+    auto v = validated.get_future(), o = opened.get_future(), c = closed.get_future();
+    for (auto* f : {&v, &o}) {
+        const seen s = within(*f);
+        CHECK(s.method == "GET");
+        CHECK(s.target == "/ws?user=al%20ice+b&x=1");
+        CHECK(s.path == "/ws");
+        CHECK(s.user == "al ice b");
+        CHECK(s.origin == "https://example.com");
+        CHECK(s.protocol == "chat");
+        CHECK(s.peer == "127.0.0.1");
+    }
+    ::close(fd);
+    const seen s = within(c);
+    CHECK(s.method == "GET");
+    CHECK(s.target == "/ws?user=al%20ice+b&x=1");
+    CHECK(s.user == "al ice b");
+    CHECK(s.origin.empty()); // the headers are gone once the connection is open
+}
+
+TEST_CASE("websocketpp: a refused handshake is answered with the hook's status, headers and body, or 400")
+{
+    endpoint e;
+    e.ws.on_validate([](const http_request& req, http_response& res) {
+        if (req.query_parameter("user") == "nobody") {
+            res.status = 403;
+            res.add_header("WWW-Authenticate", "Bearer");
+            res.body = "go away\n";
+        }
+        return false;
+    });
+    const auto port = e.start();
+
+    const auto refused = round_trip(port, handshake_request("/ws?user=nobody"));
+    CHECK(refused.rfind("HTTP/1.1 403 ", 0) == 0);
+    CHECK(refused.find("\r\nWWW-Authenticate: Bearer\r\n") != std::string::npos);
+    CHECK(refused.size() > 8);
+    CHECK(refused.substr(refused.size() - 8) == "go away\n");
+
+    const auto plain = round_trip(port, handshake_request("/ws?user=somebody"));
+    CHECK(plain.rfind("HTTP/1.1 400 ", 0) == 0);
+    CHECK(e.ws.stats().rejected == 2);
+}
+
+TEST_CASE("websocketpp: a plain request is answered by the HTTP hook, 500 if it sets no status, 426 without one")
+{
+    endpoint e;
+    e.ws.on_http([](const http_request& req, http_response& res) {
+        if (req.path() != "/hello")
+            return;
+        res.status = 200;
+        res.add_header("Content-Type", "text/plain");
+        res.body = std::string(req.method()) + " hello " + req.query_parameter("name").value_or("?") + "\n";
+    });
+    const auto port = e.start();
+
+    const auto hello = http_get(port, "/hello?name=a%2Bb+c");
+    CHECK(hello.rfind("HTTP/1.1 200 ", 0) == 0);
+    CHECK(hello.find("\r\nContent-Type: text/plain\r\n") != std::string::npos);
+    CHECK(hello.find("\r\n\r\nGET hello a+b c\n") != std::string::npos);
+    CHECK(http_get(port, "/elsewhere").rfind("HTTP/1.1 500 ", 0) == 0);
+
+    endpoint bare;
+    CHECK(http_get(bare.start(), "/").rfind("HTTP/1.1 426 ", 0) == 0);
+}
