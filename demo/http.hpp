@@ -101,19 +101,19 @@ std::string metrics(Hub& hub, const backplane::transport::websocketpp& ws, std::
                b.resubscribed);
         metric("backplane_inbox_stored_total", "counter", "Direct messages stored for offline users.", b.inboxed);
         metric("backplane_inbox_delivered_total", "counter", "Inbox entries taken on connect.", b.inbox_taken);
-    }
-    if constexpr (on_redis && backplane::has_history_v<broker_type>) {
-        const auto b = hub.broker().stats();
-        metric("backplane_streams_resumes_total", "counter", "Streams read again after the subscriber reconnected.",
-               b.resumes);
-        metric("backplane_streams_resumed_total", "counter", "Entries delivered by those reads.", b.resumed);
-        metric("backplane_streams_gaps_total", "counter", "Resumes whose last delivered id was trimmed or lost.",
-               b.gaps);
-        metric("backplane_streams_duplicates_total", "counter", "Live messages dropped as already delivered.",
-               b.duplicates);
-        metric("backplane_streams_history_reads_total", "counter", "History pages read for clients.",
-               b.history_reads);
-        metric("backplane_streams_replayed_total", "counter", "Frames sent to clients from history.", h.replayed);
+        if constexpr (backplane::has_history_v<broker_type>) {
+            metric("backplane_streams_resumes_total", "counter",
+                   "Streams read again after the subscriber reconnected.", b.resumes);
+            metric("backplane_streams_resumed_total", "counter", "Entries delivered by those reads.", b.resumed);
+            metric("backplane_streams_gaps_total", "counter", "Resumes whose last delivered id was trimmed or lost.",
+                   b.gaps);
+            metric("backplane_streams_duplicates_total", "counter", "Live messages dropped as already delivered.",
+                   b.duplicates);
+            metric("backplane_streams_history_reads_total", "counter", "History pages read for clients.",
+                   b.history_reads);
+            metric("backplane_streams_replayed_total", "counter", "Frames sent to clients from history.",
+                   h.replayed);
+        }
     }
     return out;
 }
