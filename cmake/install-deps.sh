@@ -10,6 +10,8 @@ backplane_packages=(
   libasio-dev libwebsocketpp-dev libhiredis-dev   # the library's dependencies
   liburing-dev                                     # batched writes in the WebSocket transport
   libcli11-dev nlohmann-json3-dev                  # command lines, and the load generator's results
+  libjwt-dev                                       # signed connection tokens
+  openssl                                          # the tests' and the demo's keys
   catch2 libbenchmark-dev                          # tests and benchmarks
   redis-server                                     # the backplane the tests run against
   nginx haproxy                                    # the load-balancer demo and its test

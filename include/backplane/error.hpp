@@ -42,6 +42,12 @@ enum class error {
     connection_lost,
     /// A message id is not of the form "ms-seq".
     invalid_stream_id,
+    /// A token's signature, algorithm or claims are not as required.
+    invalid_token,
+    /// A token's `exp` has passed.
+    token_expired,
+    /// The application's authorization refused the request.
+    forbidden,
 };
 
 namespace detail {
@@ -67,6 +73,9 @@ public:
         case error::invalid_url: return "invalid Redis URL";
         case error::connection_lost: return "connection lost before the reply";
         case error::invalid_stream_id: return "invalid message id";
+        case error::invalid_token: return "invalid token";
+        case error::token_expired: return "token expired";
+        case error::forbidden: return "forbidden";
         }
         return "unknown backplane error";
     }
