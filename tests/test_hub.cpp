@@ -152,6 +152,42 @@ TEST_CASE("invalid names are rejected and never reach the broker")
     CHECK(c[0].stats().published == 0);
 }
 
+TEST_CASE("hub_options::authorize: a refused join subscribes nothing; allowed() answers for the rest")
+{
+    std::vector<std::string> asked;
+    hub_options o;
+    o.authorize = [&](connection_id, std::string_view user, action what, std::string_view target) {
+        asked.push_back(std::string(user) + " " + std::to_string(int(what)) + " " + std::string(target));
+        return user == "alice" ? target != "secret" : what == action::join && target == "lobby";
+    };
+    cluster<recording_hub> c(1, true, o);
+    auto& log = *c[0].broker().log;
+    auto [a, a_id] = c.connect(0, "alice");
+    auto [b, b_id] = c.connect(0, "bob");
+    log.clear();
+    CHECK(c[0].join(a_id, "secret") == error::forbidden);
+    CHECK(c[0].join(b_id, "team") == error::forbidden);
+    CHECK(log.empty());
+    CHECK(c[0].room_count() == 0);
+    CHECK_FALSE(c[0].join(b_id, "lobby"));
+    CHECK(c[0].room_size("lobby") == 1);
+    CHECK(asked == strings{"alice 0 secret", "bob 0 team", "bob 0 lobby"});
+
+    CHECK(c[0].allowed(a_id, action::send_to_room, "secret") == error::forbidden);
+    CHECK_FALSE(c[0].allowed(a_id, action::send_to_user, "bob"));
+    CHECK(c[0].allowed(b_id, action::broadcast) == error::forbidden);
+    CHECK(c[0].allowed(b_id, action::online) == error::forbidden);
+    CHECK(c[0].allowed(b_id + a_id + 1, action::online) == error::unknown_connection);
+
+    SECTION("without a hook, everything is allowed")
+    {
+        cluster<> open_hub(1);
+        auto [x, x_id] = open_hub.connect(0, "x");
+        CHECK_FALSE(open_hub[0].allowed(x_id, action::online));
+        CHECK_FALSE(open_hub[0].join(x_id, "secret"));
+    }
+}
+
 TEST_CASE("calls on unknown connections and oversized payloads are errors")
 {
     hub_options o;

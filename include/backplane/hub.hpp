@@ -131,6 +131,19 @@ struct recovery_result {
 /// Called when the history is sent and before any live message that follows it.
 using recovery_handler = std::function<void(const recovery_result&)>;
 
+/// What a connection asks for, as hub_options::authorize sees it.
+enum class action {
+    join,         ///< target: the room
+    send_to_room, ///< target: the room
+    broadcast,    ///< target: empty
+    send_to_user, ///< target: the recipient
+    where,        ///< target: the user asked about
+    online,       ///< target: empty
+};
+
+/// Whether connection `id` (of `user`) may do `what` to `target`.
+using authorizer = std::function<bool(connection_id id, std::string_view user, action what, std::string_view target)>;
+
 /// Settings of a hub. The defaults are the seed design's. The hub owns the
 /// channel names: its policies get them from the hub, never configure them.
 struct hub_options {
@@ -163,6 +176,11 @@ struct hub_options {
     frame_builder build_frame;
     /// Messages read per page of history while a connection catches up.
     std::size_t replay_page = 100;
+    /// Decides what each connection may do; empty: everything. join()
+    /// asks it; sending and presence are not tied to a connection (a
+    /// server sends on its own behalf too), so an application asks
+    /// allowed() before it sends or asks for a client.
+    authorizer authorize;
 };
 
 /// Counters of one hub, for metrics. They only grow.
@@ -251,8 +269,15 @@ public:
     /// it was the last. Closing an unknown or already closed id does nothing.
     void close(connection_id id);
 
+    /// Whether hub_options::authorize lets connection `id` do `what` to
+    /// `target`: an empty error, error::forbidden, or
+    /// error::unknown_connection.
+    std::error_code allowed(connection_id id, action what, std::string_view target = {}) const;
+
     /// Adds a connection to a room; subscribes the room's channel if it is
     /// the room's first local member. Joining twice is not an error.
+    /// Returns error::forbidden, and joins nothing, if hub_options::authorize
+    /// refuses.
     std::error_code join(connection_id id, std::string_view room);
 
     /// Joins a room and first sends the connection what the room's channel

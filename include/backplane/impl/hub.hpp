@@ -198,9 +198,22 @@ void basic_hub<Transport, Broker, Locator>::last_gone(detail::list_kind kind, st
 }
 
 template <class Transport, class Broker, class Locator>
+std::error_code basic_hub<Transport, Broker, Locator>::allowed(connection_id id, action what,
+                                                               std::string_view target) const
+{
+    if (!registry_.contains(id))
+        return error::unknown_connection;
+    if (options_.authorize && !options_.authorize(id, registry_.user_of(id), what, target))
+        return error::forbidden;
+    return {};
+}
+
+template <class Transport, class Broker, class Locator>
 std::error_code basic_hub<Transport, Broker, Locator>::join(connection_id id, std::string_view room)
 {
     if (auto ec = validate_name(room, options_.max_name_length))
+        return ec;
+    if (auto ec = allowed(id, action::join, room))
         return ec;
     auto result = registry_.join(id, room);
     if (result == detail::join_result::unknown)
@@ -222,6 +235,8 @@ std::error_code basic_hub<Transport, Broker, Locator>::join(connection_id id, st
         return error::invalid_stream_id;
     if (!routes_rooms_by_channel())
         return std::make_error_code(std::errc::operation_not_supported);
+    if (auto ec = allowed(id, action::join, room))
+        return ec;
     auto result = registry_.join(id, room, true);
     if (result == detail::join_result::unknown)
         return error::unknown_connection;
