@@ -130,14 +130,15 @@ class ws_client {
 public:
     using clock = std::chrono::steady_clock;
 
-    /// Connects and completes the handshake for `path` ("/ws?user=a").
-    /// @throws std::runtime_error if either fails; `status()` then says how.
-    ws_client(std::uint16_t port, std::string_view path, int rcvbuf = 0)
+    /// Connects and completes the handshake for `path` ("/ws?user=a"),
+    /// with `headers` ("Name: value\r\n" each) added to the request.
+    /// @throws std::runtime_error if either fails, with the status line.
+    ws_client(std::uint16_t port, std::string_view path, int rcvbuf = 0, std::string_view headers = {})
     {
         fd_ = connect_loopback(port, rcvbuf);
         if (fd_ < 0)
             throw std::runtime_error("ws_client: cannot connect");
-        write_all(handshake_request(path));
+        write_all(handshake_request(path, headers));
         const auto deadline = clock::now() + std::chrono::seconds(5);
         std::size_t end;
         while ((end = in_.find("\r\n\r\n")) == std::string::npos)
@@ -148,6 +149,9 @@ public:
         if (response_.compare(0, 12, "HTTP/1.1 101") != 0)
             throw std::runtime_error("ws_client: handshake refused: " + response_.substr(0, response_.find('\r')));
     }
+
+    /// The handshake's answer: status line and headers.
+    const std::string& response() const noexcept { return response_; }
 
     ws_client(const ws_client&) = delete;
     ws_client& operator=(const ws_client&) = delete;

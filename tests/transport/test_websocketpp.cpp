@@ -131,6 +131,18 @@ TEST_CASE("websocketpp: a refused handshake is answered with the hook's status, 
     CHECK(e.ws.stats().rejected == 2);
 }
 
+TEST_CASE("websocketpp: an accepted handshake's answer carries the hook's headers (a chosen subprotocol)")
+{
+    endpoint e;
+    e.ws.on_validate([](const http_request&, http_response& res) {
+        res.add_header("Sec-WebSocket-Protocol", "backplane");
+        return true;
+    });
+    const auto port = e.start();
+    backplane::test::ws_client c(port, "/ws", 0, "Sec-WebSocket-Protocol: backplane, bearer.x\r\n");
+    CHECK((c.response() + "\r\n").find("\r\nSec-WebSocket-Protocol: backplane\r\n") != std::string::npos);
+}
+
 TEST_CASE("websocketpp: a plain request is answered by the HTTP hook, 500 if it sets no status, 426 without one")
 {
     endpoint e;

@@ -152,7 +152,8 @@ public:
 
     /// Decides whether a WebSocket handshake is accepted. To refuse, return
     /// false, with `res` holding the answer: its status (400 Bad Request if
-    /// left at 0), headers and body.
+    /// left at 0), headers and body. To accept, return true: the headers of
+    /// `res` join the 101 answer (a chosen Sec-WebSocket-Protocol, say).
     using validate_handler = std::function<bool(const http_request& req, http_response& res)>;
     /// A connection that has opened, with its handshake.
     using open_handler = std::function<void(const connection_handle& c, const http_request& req)>;

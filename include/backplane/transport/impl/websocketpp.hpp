@@ -125,6 +125,8 @@ struct websocketpp::state : std::enable_shared_from_this<state> {
                     ++stats.rejected;
                     return false;
                 }
+                for (const auto& [name, value] : res.headers)
+                    c->append_header(name, value);
             }
             c->admitted = true;
             ++admitted;
