@@ -9,6 +9,7 @@
 
 #include "protocol.hpp"
 
+#include <backplane/auth/jwt.hpp>
 #include <backplane/names.hpp>
 #include <backplane/transport/websocketpp.hpp>
 
@@ -18,7 +19,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <string>
+#include <vector>
 
 namespace demo {
 
@@ -33,7 +38,58 @@ struct settings {
     std::size_t max_text = 16 * 1024;
     bool presence = true;       // the user -> instance map (Redis brokers only)
     std::string direct = "user"; // direct-message routing: user, shared, instance
+    /// Verifies clients' tokens; nullopt: --auth none, a client names itself.
+    std::optional<backplane::auth::jwt_options> jwt;
+    /// Origins whose pages may open a WebSocket here; empty: the page's own
+    /// host only; "*": any.
+    std::vector<std::string> allowed_origins;
+    bool online = false; // whether a client may list who is online
 };
+
+// The contents of `path`, or nullopt if it cannot be read.
+inline std::optional<std::string> read_file(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        return std::nullopt;
+    std::ostringstream out;
+    out << in.rdbuf();
+    return out.str();
+}
+
+// The verifier's settings from the --auth-* flags; `fail` exits.
+template <class Fail>
+backplane::auth::jwt_options jwt_settings(const std::string& key_file, const std::string& algorithm,
+                                          const std::string& issuer, const std::string& audience, Fail fail)
+{
+    if (key_file.empty())
+        fail("--auth jwt (the default) needs --auth-key FILE, the key that verifies clients' tokens; "
+             "--auth none lets every client name itself (development only)");
+    auto key = read_file(key_file);
+    if (!key)
+        fail(("cannot read --auth-key " + key_file).c_str());
+    backplane::auth::jwt_options o;
+    o.alg = algorithm == "RS256"   ? backplane::auth::algorithm::rs256
+            : algorithm == "ES256" ? backplane::auth::algorithm::es256
+                                   : backplane::auth::algorithm::hs256;
+    const bool pem = key->find("-----BEGIN PUBLIC KEY-----") != std::string::npos;
+    if (o.alg == backplane::auth::algorithm::hs256) {
+        if (pem)
+            fail("--auth-key holds a public key: say --auth-algorithm RS256 or ES256");
+        if (key->size() >= 1 && key->back() == '\n')
+            key->pop_back();
+        if (key->size() >= 1 && key->back() == '\r')
+            key->pop_back();
+        if (key->size() < 32)
+            fail("an HS256 --auth-key needs at least 32 bytes (a short secret can be found by brute force)");
+    } else if (!pem) {
+        fail("an RS256 or ES256 --auth-key must be a PEM public key (-----BEGIN PUBLIC KEY-----)");
+    }
+    o.key = std::move(*key);
+    o.issuer = issuer;
+    o.audience = audience;
+    return o;
+}
 
 // Exits (2, or 0 after --help) when the command line is not one to run with.
 inline settings parse_args(int argc, char** argv)
@@ -43,11 +99,12 @@ inline settings parse_args(int argc, char** argv)
                  "backplane-instance");
     // A flag given twice: the last one holds (a script can add to a default).
     app.option_defaults()->always_capture_default()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-    std::string presence = "on", batch_writes = "on";
+    std::string presence = "on", batch_writes = "on", online = "off";
+    std::string auth = "jwt", auth_key, auth_algorithm = "HS256", auth_issuer, auth_audience;
     std::uint64_t max_outbound = s.transport.max_outbound_bytes, max_connections = s.transport.max_connections;
     std::uint64_t ping_ms = std::uint64_t(s.transport.ping_interval.count());
     std::uint64_t idle_ms = std::uint64_t(s.transport.idle_timeout.count());
-    std::uint64_t grace_ms = 1000;
+    std::uint64_t grace_ms = 1000, leeway_s = 30;
     const auto on_off = CLI::IsMember({"on", "off"});
     const auto ms = CLI::Range(std::uint64_t(0), std::uint64_t(24) * 3600 * 1000);
     app.add_option("--port", s.port, "TCP port; 0: the system chooses (the first line on stdout says which)")
@@ -73,6 +130,25 @@ inline settings parse_args(int argc, char** argv)
     app.add_option("--presence", presence, "the user -> instance map (Redis brokers)")->check(on_off);
     app.add_option("--direct", s.direct, "direct-message routing")
         ->check(CLI::IsMember({"user", "shared", "instance"}));
+    app.add_option("--auth", auth,
+                   "jwt: a client presents a signed token naming its user; none: a client names itself "
+                   "with ?user= (development only: anyone can be anyone)")
+        ->check(CLI::IsMember({"jwt", "none"}));
+    app.add_option("--auth-key", auth_key,
+                   "file with the key that verifies tokens: the HS256 secret (32 bytes at least; one trailing "
+                   "newline is not part of it) or the RS256/ES256 public key (PEM)");
+    app.add_option("--auth-algorithm", auth_algorithm, "the one algorithm tokens may be signed with")
+        ->check(CLI::IsMember({"HS256", "RS256", "ES256"}));
+    app.add_option("--auth-issuer", auth_issuer, "if set, a token's iss must be this");
+    app.add_option("--auth-audience", auth_audience, "if set, a token's aud must be or list this");
+    app.add_option("--auth-leeway", leeway_s, "seconds a token's exp and nbf may be off (clocks differ)")
+        ->check(CLI::Range(std::uint64_t(0), std::uint64_t(3600)));
+    app.add_option("--allowed-origin", s.allowed_origins,
+                   "an origin (https://chat.example) whose pages may connect; repeat for more; \"*\": any. "
+                   "Default: only pages served from the host the client connects to")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    app.add_option("--online", online, "whether a client may list who is online (the others' names)")
+        ->check(on_off);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -94,6 +170,11 @@ inline settings parse_args(int argc, char** argv)
         fail("--direct instance needs --presence on and a Redis broker");
     if (!s.instance_id.empty() && backplane::validate_name(s.instance_id))
         fail("--instance-id must be a valid name");
+    s.online = online == "on";
+    if (auth == "jwt") {
+        s.jwt = jwt_settings(auth_key, auth_algorithm, auth_issuer, auth_audience, fail);
+        s.jwt->leeway = std::chrono::seconds(leeway_s);
+    }
     return s;
 }
 

@@ -17,6 +17,7 @@
 #include <backplane/stream_id.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -37,7 +38,7 @@ inline std::optional<std::string> ws_user(const backplane::http_request& req)
 
 // ---- Client to server -----------------------------------------------------
 
-enum class op { send, dm, join, leave, where, online };
+enum class op { send, dm, join, leave, where, online, refresh };
 
 /// A request, checked: every name in it is valid, every text within bounds.
 struct request {
@@ -48,6 +49,7 @@ struct request {
     std::string text;                   ///< send, dm
     std::string cursor = "0";           ///< online
     std::optional<std::string> last_id; ///< join: catch up on the room after this id
+    std::string token;                  ///< refresh: a newer token
 };
 
 /// A refusal: `code` as in the README's error table, and why.
@@ -62,6 +64,7 @@ struct capabilities {
     bool presence = false; ///< there is a locator (where, online)
     std::size_t max_text = 16 * 1024;
     std::size_t max_name_length = backplane::default_max_name_length;
+    bool tokens = false;   ///< clients present tokens (refresh)
 };
 
 /// Reads client frames; reuses its buffers from one frame to the next.
@@ -90,6 +93,8 @@ public:
             return read_membership(*op == "join", out);
         if (*op == "where" || *op == "online")
             return read_presence(*op == "where", out);
+        if (*op == "refresh")
+            return read_refresh(out);
         return fail("unknown_op", "unknown op \"" + *op + "\"");
     }
 
@@ -147,6 +152,21 @@ private:
         if (cursor->empty() || cursor->find_first_not_of("0123456789") != std::string::npos)
             return fail("invalid_cursor", "cursor must be one an online answer gave");
         out.cursor = *cursor;
+        return true;
+    }
+
+    // {"op":"refresh","token":T}: a newer token before the current one expires.
+    bool read_refresh(request& out)
+    {
+        out.kind = op::refresh;
+        if (!only({"op", "token"}))
+            return false;
+        const std::string* token = field("token");
+        if (!token)
+            return false;
+        if (!caps_.tokens)
+            return fail("unsupported", "refresh needs --auth jwt");
+        out.token = *token;
         return true;
     }
 
@@ -325,6 +345,14 @@ inline std::string online(const backplane::online_page& page)
     out += R"(],"cursor":)";
     json::write_string(out, page.cursor);
     out += '}';
+    return out;
+}
+
+/// The answer to "refresh": the new token's expiry, in seconds since the epoch.
+inline std::string refreshed(std::uint64_t expires)
+{
+    std::string out;
+    json::object_writer(out).add("type", "refreshed").add_number("expires", expires);
     return out;
 }
 

@@ -1,8 +1,9 @@
 // demo/server.hpp - one instance: the websocketpp transport, a hub, and the
 // client protocol between them.
 //
-// The server is glue: the handshake names the user (and, with a broker that
-// keeps history, where to resume); each client frame is read by
+// The server is glue: the handshake's token names the user (or, with --auth
+// none, its ?user=; with a broker that keeps history, the handshake says
+// where to resume too); each client frame is read by
 // protocol::reader and carried to the hub; the hub's answers and deliveries
 // go back as the frames protocol.hpp writes; plain HTTP is http::respond's.
 #ifndef BACKPLANE_DEMO_SERVER_HPP
@@ -12,18 +13,24 @@
 #include "http.hpp"
 #include "protocol.hpp"
 
+#include <backplane/auth/jwt.hpp>
 #include <backplane/backplane.hpp>
 #include <backplane/transport/websocketpp.hpp>
 
 #include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
 
 #include <cstdint>
+#include <chrono>
 #include <functional>
 #include <optional>
+#include <queue>
 #include <string>
 #include <system_error>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace demo {
 
@@ -42,14 +49,20 @@ class server {
 public:
     server(asio::io_context& io, const settings& s, Broker broker, Locator locator)
         : settings_(s), ws_(io, s.transport), hub_(ws_, std::move(broker), std::move(locator), hub_options(s)),
-          reader_({keeps_history, knows_users, s.max_text, hub_.options().max_name_length})
+          reader_({keeps_history, knows_users, s.max_text, hub_.options().max_name_length, s.jwt.has_value()}),
+          expiry_timer_(io)
     {
+        if (s.jwt)
+            verifier_.emplace(*s.jwt);
         ws_.on_validate([this](const backplane::http_request& req, backplane::http_response& res) {
             return validate(req, res);
         });
         ws_.on_open([this](const handle& c, const backplane::http_request& req) { open(c, req); });
         ws_.on_message([this](const handle& c, std::string_view m, bool text) { message(c, m, text); });
-        ws_.on_close([this](const handle& c, const backplane::http_request&) { hub_.close(ws_transport::tag(c)); });
+        ws_.on_close([this](const handle& c, const backplane::http_request&) {
+            grants_.erase(ws_transport::tag(c));
+            hub_.close(ws_transport::tag(c));
+        });
         ws_.on_http([this](const backplane::http_request& req, backplane::http_response& res) { http(req, res); });
     }
 
@@ -73,7 +86,67 @@ private:
         o.build_frame = [this](const backplane::message_view& m, std::string& out) {
             protocol::write_message(out, m, hub_.instance_id(), id_);
         };
+        o.authorize = [this](backplane::connection_id id, std::string_view, backplane::action what,
+                             std::string_view target) { return authorize(id, what, target); };
         return o;
+    }
+
+    // What a connection may do: the rooms its token lists; the list of who
+    // is online only with --online on (it names everybody).
+    bool authorize(backplane::connection_id id, backplane::action what, std::string_view target) const
+    {
+        switch (what) {
+        case backplane::action::join:
+        case backplane::action::send_to_room: {
+            const auto it = grants_.find(id);
+            return it == grants_.end() || it->second.identity.may_enter(target);
+        }
+        case backplane::action::online:
+            return settings_.online;
+        default:
+            return true;
+        }
+    }
+
+    static bool refuse(backplane::http_response& res, int status, std::string body)
+    {
+        res.status = status;
+        res.body = std::move(body) + "\n";
+        return false;
+    }
+
+    // A browser says which page opens the socket; a page of another site
+    // must not act with the cookies or the network position of this one's
+    // users (cross-site WebSocket hijacking). Clients other than browsers
+    // send no Origin.
+    bool origin_allowed(const backplane::http_request& req) const
+    {
+        const auto origin = req.header("Origin");
+        if (origin.empty())
+            return true;
+        if (settings_.allowed_origins.empty()) {
+            const auto scheme_end = origin.find("://");
+            return scheme_end != std::string_view::npos && origin.substr(scheme_end + 3) == req.header("Host");
+        }
+        for (const auto& allowed : settings_.allowed_origins)
+            if (allowed == "*" || allowed == origin)
+                return true;
+        return false;
+    }
+
+    // The token's identity, or an error; the handshake's ?user=, if any,
+    // must be the token's (a load balancer may route by it).
+    std::error_code identify(const backplane::http_request& req, const std::string& user,
+                             backplane::auth::identity& id) const
+    {
+        const auto token = backplane::auth::handshake_token(req);
+        if (!token)
+            return backplane::error::invalid_token;
+        if (auto ec = verifier_->verify(*token, id))
+            return ec;
+        if (!user.empty() && user != id.user)
+            return backplane::error::forbidden;
+        return {};
     }
 
     bool validate(const backplane::http_request& req, backplane::http_response& res)
@@ -83,19 +156,54 @@ private:
             res.status = 404;
             return false;
         }
-        if (backplane::validate_name(*user)) {
-            res.status = 400;
-            res.body = "the query parameter user must be a valid user name\n";
-            return false;
+        if (!origin_allowed(req))
+            return refuse(res, 403, "origin not allowed: " + std::string(req.header("Origin")));
+        if (offers_subprotocol(req))
+            res.add_header("Sec-WebSocket-Protocol", std::string(backplane::auth::subprotocol));
+        if (verifier_) {
+            backplane::auth::identity id;
+            const auto ec = identify(req, *user, id);
+            if (ec == backplane::error::forbidden)
+                return refuse(res, 403, "the query parameter user is not the token's");
+            if (ec) {
+                res.add_header("WWW-Authenticate", "Bearer");
+                return refuse(res, 401, ec.message() + ": present a token as Authorization: Bearer TOKEN, "
+                                                       "a subprotocol bearer.TOKEN or ?token=TOKEN");
+            }
+            return true;
         }
+        if (backplane::validate_name(*user))
+            return refuse(res, 400, "the query parameter user must be a valid user name");
         return true;
+    }
+
+    static bool offers_subprotocol(const backplane::http_request& req)
+    {
+        std::string_view offered = req.header("Sec-WebSocket-Protocol");
+        while (!offered.empty()) {
+            const auto comma = offered.find(',');
+            auto item = offered.substr(0, comma);
+            offered = comma == std::string_view::npos ? std::string_view{} : offered.substr(comma + 1);
+            while (!item.empty() && item.front() == ' ')
+                item.remove_prefix(1);
+            if (item.substr(0, item.find(' ')) == backplane::auth::subprotocol)
+                return true;
+        }
+        return false;
     }
 
     void open(const handle& c, const backplane::http_request& req)
     {
         std::error_code ec;
         backplane::connection_id id = backplane::no_connection;
-        const std::string user = *protocol::ws_user(req);
+        std::string user = *protocol::ws_user(req);
+        backplane::auth::identity identity;
+        if (verifier_) {
+            // Checked again: the token may have expired since the handshake was read.
+            if (auto why = identify(req, user, identity))
+                return ws_.close(c, backplane::transport::close_code::policy_violation, why.message());
+            user = identity.user;
+        }
         if constexpr (keeps_history) {
             const auto last_id = req.query_parameter("last_id");
             const auto last_dm_id = req.query_parameter("last_dm_id");
@@ -112,6 +220,8 @@ private:
         if (ec)
             return ws_.close(c, backplane::transport::close_code::policy_violation, "invalid user");
         ws_transport::set_tag(c, id);
+        if (verifier_)
+            grant(c, id, std::move(identity));
         ws_.send_text(c, protocol::welcome(hub_.user_of(id), hub_.instance_id()));
     }
 
@@ -137,15 +247,24 @@ private:
         const auto& r = request_;
         switch (r.kind) {
         case protocol::op::send:
-            if (r.to_room)
+            if (r.to_room) {
+                if (hub_.allowed(id, backplane::action::send_to_room, r.room))
+                    return forbidden(c, "not allowed to send to room " + r.room);
                 hub_.send_to_room(r.room, protocol::make_payload(hub_.user_of(id), r.text));
-            else
+            } else {
+                if (hub_.allowed(id, backplane::action::broadcast))
+                    return forbidden(c, "not allowed to broadcast");
                 hub_.broadcast(protocol::make_payload(hub_.user_of(id), r.text));
+            }
             return;
         case protocol::op::dm:
+            if (hub_.allowed(id, backplane::action::send_to_user, r.user))
+                return forbidden(c, "not allowed to write to " + r.user);
             hub_.send_to_user(r.user, protocol::make_payload(hub_.user_of(id), r.text));
             return;
         case protocol::op::join:
+            if (hub_.allowed(id, backplane::action::join, r.room))
+                return forbidden(c, "not allowed to join room " + r.room);
             if constexpr (keeps_history) {
                 if (r.last_id) {
                     // "joined" goes first: the catch-up answers later, with "recovery".
@@ -162,10 +281,65 @@ private:
             ws_.send_text(c, protocol::membership(false, r.room));
             return;
         case protocol::op::where:
+            if (hub_.allowed(id, backplane::action::where, r.user))
+                return forbidden(c, "not allowed to ask where " + r.user + " is");
             return where(c, r.user);
         case protocol::op::online:
+            if (hub_.allowed(id, backplane::action::online))
+                return forbidden(c, "this server does not list who is online (--online off)");
             return online(c, r.cursor);
+        case protocol::op::refresh:
+            return refresh(c, id, r.token);
         }
+    }
+
+    void forbidden(const handle& c, std::string why) { reply_error(c, {"forbidden", std::move(why)}); }
+
+    // ---- Tokens: each connection's grants, closed at expiry unless refreshed
+
+    void grant(const handle& c, backplane::connection_id id, backplane::auth::identity identity)
+    {
+        expiries_.push({identity.expires + verifier_->options().leeway, id});
+        grants_[id] = {std::move(identity), c};
+        if (expiries_.size() == 1)
+            sweep();
+    }
+
+    void refresh(const handle& c, backplane::connection_id id, const std::string& token)
+    {
+        backplane::auth::identity identity;
+        if (auto ec = verifier_->verify(token, identity))
+            return reply_error(c, {ec == backplane::error::token_expired ? "token_expired" : "invalid_token",
+                                   ec.message()});
+        if (identity.user != hub_.user_of(id))
+            return forbidden(c, "the token is for another user");
+        const auto expires = std::chrono::duration_cast<std::chrono::seconds>(identity.expires.time_since_epoch());
+        grant(c, id, std::move(identity));
+        ws_.send_text(c, protocol::refreshed(static_cast<std::uint64_t>(expires.count())));
+    }
+
+    // Once a second while tokens are held: closes (1008, "token expired")
+    // each connection whose latest token has expired.
+    void sweep()
+    {
+        const auto now = std::chrono::system_clock::now();
+        while (!expiries_.empty() && expiries_.top().first <= now) {
+            const auto id = expiries_.top().second;
+            expiries_.pop();
+            const auto it = grants_.find(id);
+            if (it == grants_.end() || it->second.identity.expires + verifier_->options().leeway > now)
+                continue; // closed, or refreshed since
+            const handle c = it->second.connection;
+            grants_.erase(it);
+            ws_.close(c, backplane::transport::close_code::policy_violation, "token expired");
+        }
+        if (expiries_.empty())
+            return;
+        expiry_timer_.expires_after(std::chrono::seconds(1));
+        expiry_timer_.async_wait([this](std::error_code ec) {
+            if (!ec)
+                sweep();
+        });
     }
 
     void where(const handle& c, const std::string& user)
@@ -211,6 +385,16 @@ private:
     protocol::request request_; // reused for every request
     std::string id_;            // reused for every frame
     std::uint64_t errors_ = 0;
+    std::optional<backplane::auth::jwt_verifier> verifier_;
+    struct granted {
+        backplane::auth::identity identity;
+        handle connection;
+    };
+    std::unordered_map<backplane::connection_id, granted> grants_;
+    // Each token's expiry, soonest on top; stale entries (closed, refreshed) are skipped.
+    using expiry = std::pair<std::chrono::system_clock::time_point, backplane::connection_id>;
+    std::priority_queue<expiry, std::vector<expiry>, std::greater<expiry>> expiries_;
+    asio::steady_timer expiry_timer_;
 };
 
 } // namespace demo

@@ -152,7 +152,7 @@ TEST_CASE("invalid names are rejected and never reach the broker")
     CHECK(c[0].stats().published == 0);
 }
 
-TEST_CASE("hub_options::authorize: a refused join subscribes nothing; allowed() answers for the rest")
+TEST_CASE("hub_options::authorize: a refused join subscribes nothing, and allowed() answers for the rest")
 {
     std::vector<std::string> asked;
     hub_options o;

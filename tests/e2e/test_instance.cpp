@@ -647,7 +647,7 @@ TEST_CASE("offline direct messages wait in the inbox and reach the user's next c
 
 TEST_CASE("presence: where and online answer from the map, and Option B routes a DM to the host")
 {
-    cluster c({"--direct", "instance"});
+    cluster c({"--direct", "instance", "--online", "on"});
     auto& a = c.a;
     auto& b = c.b;
     auto alice = a.connect("alice");

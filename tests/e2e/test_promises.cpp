@@ -83,6 +83,28 @@ TEST_CASE("the command line is checked: a value out of range or an unknown flag 
         CHECK(out.find("--direct instance needs --presence on and a Redis broker") != std::string::npos);
     }
     {
+        // --auth jwt is the default: without a key nobody could connect.
+        const auto [code, out] = run_instance({"--broker", "memory"});
+        CHECK(code == 2);
+        CHECK(out.find("--auth jwt (the default) needs --auth-key FILE") != std::string::npos);
+    }
+    {
+        const auto [code, out] = run_instance({"--broker", "memory", "--auth-key", "/nonexistent/key"});
+        CHECK(code == 2);
+        CHECK(out.find("cannot read --auth-key /nonexistent/key") != std::string::npos);
+    }
+    {
+        const auto [code, out] = run_instance({"--broker", "memory", "--auth-key", BACKPLANE_TEST_KEYS_DIR "/rs256.pub.pem"});
+        CHECK(code == 2);
+        CHECK(out.find("--auth-key holds a public key: say --auth-algorithm RS256 or ES256") != std::string::npos);
+    }
+    {
+        const auto [code, out] = run_instance({"--broker", "memory", "--auth-algorithm", "ES256", "--auth-key",
+                                               BACKPLANE_TEST_KEYS_DIR "/es256.pem"});
+        CHECK(code == 2);
+        CHECK(out.find("must be a PEM public key") != std::string::npos);
+    }
+    {
         const auto [code, out] = run_instance({"--help"});
         CHECK(code == 0);
         for (const char* flag : {"--port", "--broker", "--drain-grace", "--direct", "--max-outbound"})
@@ -192,7 +214,7 @@ TEST_CASE("where and online: unsupported without presence, unavailable while Red
     }
     SECTION("Redis killed")
     {
-        cluster c;
+        cluster c({"--online", "on"});
         auto alice = c.a.connect("alice");
         c.redis.kill();
         REQUIRE(wait_until([&] { return c.a.metric("backplane_redis_connected") == 0; }));
@@ -209,7 +231,7 @@ TEST_CASE("where and online: unsupported without presence, unavailable while Red
 
 TEST_CASE("online pages through every user with a cursor")
 {
-    cluster c;
+    cluster c({"--online", "on"});
     std::vector<std::unique_ptr<ws_client>> clients;
     std::set<std::string> everyone;
     // More users than Redis keeps in a small hash (hash-max-listpack-entries,
