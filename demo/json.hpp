@@ -93,10 +93,13 @@ public:
 
     bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e)
     {
-        // "[json.exception.parse_error.101] parse error at ...": the reason alone.
+        // "[json.exception.parse_error.101] parse error at ...; last read: '...'":
+        // the reason alone. What was last read is the client's bytes, not
+        // always UTF-8, and the reason goes back to the client as JSON.
         std::string_view what = e.what();
-        const auto bracket = what.find("] ");
-        return refuse(std::string(bracket == std::string_view::npos ? what : what.substr(bracket + 2)));
+        if (const auto bracket = what.find("] "); bracket != std::string_view::npos)
+            what.remove_prefix(bracket + 2);
+        return refuse(std::string(what.substr(0, what.find("; last read: "))));
     }
 
 private:

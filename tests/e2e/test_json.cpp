@@ -47,6 +47,13 @@ TEST_CASE("json: everything but one flat object is refused")
     CHECK(error_of(many + "}") == "too many members");
 }
 
+TEST_CASE("json: a refusal does not echo the client's bytes, which may not be UTF-8")
+{
+    CHECK(error_of("{\"a\":\"\xff\"}")
+          == "parse error at line 1, column 7: syntax error while parsing value - invalid string: ill-formed UTF-8 byte");
+    CHECK(error_of("{\"a\":\"\xc3\"}").find('\xc3') == std::string::npos);
+}
+
 TEST_CASE("json: strings are written escaped and read back unchanged")
 {
     const std::string text = std::string("q\"b\\ \n\r\t\b\f \x01\x1f\x7f \xc3\xa9 \xe2\x80\xa8\xe2\x80\xa9 end");

@@ -202,6 +202,10 @@ TEST_CASE("protocol: replies are the JSON the README shows")
     CHECK(parsed(welcome("alice", "a")) == nlohmann::json{{"type", "welcome"}, {"user", "alice"}, {"instance", "a"}});
     CHECK(parsed(error_reply({"too_long", "text longer than 4 bytes"}))
           == nlohmann::json{{"type", "error"}, {"code", "too_long"}, {"message", "text longer than 4 bytes"}});
+    // The reply to a frame that is not UTF-8 is, or the client would drop the connection.
+    const auto not_utf8 = read("{\"op\":\"send\",\"text\":\"\xff\"}");
+    CHECK(not_utf8.code == "invalid_json");
+    CHECK_NOTHROW(parsed(error_reply({"invalid_json", not_utf8.message})));
     CHECK(parsed(membership(true, "r")) == nlohmann::json{{"type", "joined"}, {"room", "r"}});
     CHECK(parsed(membership(false, "r")) == nlohmann::json{{"type", "left"}, {"room", "r"}});
     CHECK(parsed(presence("bob", "b"))

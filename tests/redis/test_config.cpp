@@ -53,6 +53,16 @@ TEST_CASE("unix URLs: a path, credentials, a database")
     CHECK(c.user == "u");
     CHECK(c.password == "pw");
     CHECK(c.database == 2);
+
+    // A path may hold '@': the credentials end before the path starts.
+    c = redis::parse_url("unix://:pw@/run/user@1000/r.sock", ec);
+    CHECK_FALSE(ec);
+    CHECK(c.unix_path == "/run/user@1000/r.sock");
+    CHECK(c.password == "pw");
+    c = redis::parse_url("unix:///run/user@1000/r.sock", ec);
+    CHECK_FALSE(ec);
+    CHECK(c.unix_path == "/run/user@1000/r.sock");
+    CHECK(c.password.empty());
 }
 
 TEST_CASE("bad URLs are a clear error, and throw only where asked to")

@@ -90,9 +90,10 @@ inline config parse_url(std::string_view url, std::error_code& ec)
     const auto scheme = url.substr(0, scheme_end);
     auto rest = url.substr(scheme_end + 3);
 
-    // Credentials: up to the last '@' (a password may contain '@' if encoded).
-    if (const auto at = rest.rfind('@'); at != std::string_view::npos
-        && (scheme != "unix" || at < rest.find('/'))) {
+    // Credentials: up to the last '@' (a password may contain '@' if encoded)
+    // before a socket's path, which may hold '@' too.
+    const auto login = scheme == "unix" ? rest.substr(0, rest.find('/')) : rest;
+    if (const auto at = login.rfind('@'); at != std::string_view::npos) {
         if (!detail::parse_userinfo(rest.substr(0, at), c))
             return fail();
         rest.remove_prefix(at + 1);
