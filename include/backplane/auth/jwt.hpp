@@ -179,12 +179,14 @@ public:
         const char* sub = ::jwt_get_grant(jwt.get(), "sub");
         if (!sub || validate_name(sub, options_.max_name_length))
             return error::invalid_token;
-        long exp = 0;
-        if (!integer_claim(jwt.get(), "exp", exp) || exp <= 0)
+        long exp = 0, nbf = 0;
+        if (!integer_claim(jwt.get(), "exp", exp) || !fits_clock(exp))
+            return error::invalid_token;
+        const bool has_nbf = integer_claim(jwt.get(), "nbf", nbf);
+        if (has_nbf && !fits_clock(nbf))
             return error::invalid_token;
         const auto seconds = [](long s) { return std::chrono::system_clock::time_point(std::chrono::seconds(s)); };
-        long nbf = 0;
-        if (integer_claim(jwt.get(), "nbf", nbf) && seconds(nbf) > now + options_.leeway)
+        if (has_nbf && seconds(nbf) > now + options_.leeway)
             return error::invalid_token;
         if (!options_.issuer.empty() && !equals(::jwt_get_grant(jwt.get(), "iss"), options_.issuer))
             return error::invalid_token;
@@ -230,6 +232,10 @@ private:
         out = ::jwt_get_grant_int(jwt, name);
         return errno == 0;
     }
+
+    // Whether a time claim (seconds since the epoch) is after the epoch and
+    // before 2^33 (the year 2242): the clock counts nanoseconds in 64 bits.
+    static bool fits_clock(long seconds) noexcept { return seconds > 0 && seconds < (1L << 33); }
 
     // The claim as JSON text, as libjwt writes it (compact); nullopt if absent.
     static std::optional<std::string> grant_json(jwt_t* jwt, const char* name)
