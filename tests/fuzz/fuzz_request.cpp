@@ -6,7 +6,7 @@
 //
 // The low bits of the first byte choose the frame's flag and the reader's
 // options (so that the seeds stay text: "3" is a text frame to a server with
-// history and presence), the rest is the frame. A request read must hold only
+// history, presence and tokens), the rest is the frame. A request read must hold only
 // what the options allow, valid names and a bounded text, each field as an
 // independent JSON parser reads it; a refusal must carry a code from the
 // README's table and an error reply that is valid JSON. Reading the same frame
@@ -92,6 +92,10 @@ void check_request(std::string_view frame, const demo::protocol::capabilities& c
             || r.cursor.find_first_not_of("0123456789") != std::string::npos)
             std::abort();
         break;
+    case op::refresh:
+        if (*op_name != "refresh" || !caps.tokens || !same_string(j, "token", r.token))
+            std::abort();
+        break;
     }
     // The text goes out in every message frame: it must survive the writer.
     std::string written;
@@ -118,10 +122,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 {
     if (size == 0)
         return 0;
-    const unsigned flags = data[0]; // 1: history, 2: presence, 4: small limits, 8: a binary frame
+    // 1: history, 2: presence, 4: small limits, 8: a binary frame, 16: tokens
+    const unsigned flags = data[0];
     demo::protocol::capabilities caps;
     caps.history = flags & 1;
     caps.presence = flags & 2;
+    caps.tokens = flags & 16;
     if (flags & 4) { // so that the fuzzer reaches them
         caps.max_text = 8;
         caps.max_name_length = 8;
@@ -147,6 +153,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::abort();
     if (ok ? again.kind != r.kind || again.room != r.room || again.to_room != r.to_room || again.user != r.user
                  || again.text != r.text || again.cursor != r.cursor || again.last_id != r.last_id
+                 || again.token != r.token
            : e2.code != e.code || e2.message != e.message)
         std::abort();
     return 0;
