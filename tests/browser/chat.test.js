@@ -18,6 +18,7 @@ if (!instanceBinary) {
   process.exit(2);
 }
 const { tmpDir, start, waitFor, exited, startRedis, run } = require("../support/processes.js");
+const { mint, makeKey } = require("../support/tokens.js");
 
 async function metric(port, name) {
   const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -25,9 +26,10 @@ async function metric(port, name) {
   return m ? Number(m[1]) : -1;
 }
 
-async function startInstance(id, redisPort) {
+async function startInstance(id, redisPort, keyFile) {
   const child = start([instanceBinary, "--port", "0", "--address", "127.0.0.1", "--instance-id", id,
-                       "--broker", "redis-pubsub", "--redis", `redis://127.0.0.1:${redisPort}`], id);
+                       "--broker", "redis-pubsub", "--redis", `redis://127.0.0.1:${redisPort}`,
+                       "--auth", "jwt", "--auth-key", keyFile], id);
   const port = Number(await waitFor(`instance ${id} to listen`,
     () => (child.output.match(/^listening on (\d+)/m) || [])[1]));
   await waitFor(`instance ${id} to reach Redis`, async () => (await metric(port, "backplane_redis_connected")) === 1);
@@ -36,8 +38,11 @@ async function startInstance(id, redisPort) {
 
 async function main() {
   const redisPort = await startRedis();
-  const a = await startInstance("a", redisPort);
-  const b = await startInstance("b", redisPort);
+  // Tokens, as a login service would sign them: the page presents its own
+  // as a WebSocket subprotocol.
+  const key = makeKey(tmpDir());
+  const a = await startInstance("a", redisPort, key.file);
+  const b = await startInstance("b", redisPort, key.file);
 
   const context = await chromium.launchPersistentContext(path.join(tmpDir(), "profile"), {
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -48,11 +53,12 @@ async function main() {
   try {
     const alice = await context.newPage();
     const bob = await context.newPage();
-    await alice.goto(`http://127.0.0.1:${a.port}/?user=alice`);
-    await bob.goto(`http://127.0.0.1:${b.port}/?user=bob`);
-    for (const [page, id] of [[alice, "a"], [bob, "b"]]) {
-      await page.waitForFunction((want) => document.getElementById("instance").textContent === want &&
-        document.getElementById("status").textContent === "connected", id, { timeout: 10000 });
+    await alice.goto(`http://127.0.0.1:${a.port}/?token=${mint(key.secret, "alice")}`);
+    await bob.goto(`http://127.0.0.1:${b.port}/?token=${mint(key.secret, "bob")}`);
+    for (const [page, id, user] of [[alice, "a", "alice"], [bob, "b", "bob"]]) {
+      await page.waitForFunction(([want, who]) => document.getElementById("instance").textContent === want &&
+        document.getElementById("status").textContent === "connected" &&
+        document.getElementById("user").textContent === who, [id, user], { timeout: 10000 });
     }
 
     async function say(page, text) {
