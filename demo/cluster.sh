@@ -5,13 +5,28 @@
 # here is stopped, and its files removed, by cluster_stop (set as the EXIT
 # trap by cluster_init).
 
-# cluster_init BUILD_DIR: a work directory and the clean-up trap.
+# cluster_init BUILD_DIR: a work directory, the clean-up trap, and the key
+# the instances verify clients' tokens with (cluster_token_key, a file: the
+# load generator's --token-key, mint_token's secret).
 cluster_init() {
   cluster_build=$1
   cluster_work=$(mktemp -d)
   cluster_pids=()
   trap cluster_stop EXIT
   trap 'exit 130' INT TERM
+  cluster_token_key=$cluster_work/token-key
+  (umask 077 && openssl rand -base64 48 >"$cluster_token_key")
+}
+
+# mint_token USER [SECONDS]: prints an HS256 token for USER, valid SECONDS
+# (default a day), signed with cluster_token_key, as a login service would.
+mint_token() {
+  local b64url='openssl base64 -A | tr "+/" "-_" | tr -d "="' head body sig
+  head=$(printf '{"alg":"HS256","typ":"JWT"}' | eval "$b64url")
+  body=$(printf '{"sub":"%s","exp":%d}' "$1" "$(($(date +%s) + ${2:-86400}))" | eval "$b64url")
+  sig=$(printf '%s.%s' "$head" "$body" |
+    openssl dgst -sha256 -mac HMAC -macopt "key:$(tr -d '\n' <"$cluster_token_key")" -binary | eval "$b64url")
+  printf '%s.%s.%s\n' "$head" "$body" "$sig"
 }
 
 cluster_stop() {
@@ -53,12 +68,13 @@ start_redis() {
 }
 
 # start_instance ID [FLAGS...]: a backplane-instance on redis-pubsub (unless
-# FLAGS say otherwise); sets port_ID and pid_ID.
+# FLAGS say otherwise) that verifies tokens; sets port_ID and pid_ID.
 start_instance() {
   local id=$1
   shift
   "$cluster_build/demo/backplane-instance" --port 0 --address 127.0.0.1 --instance-id "$id" \
-    --broker redis-pubsub --redis "redis://127.0.0.1:$redis_port" "$@" >"$cluster_work/$id.log" 2>&1 &
+    --broker redis-pubsub --redis "redis://127.0.0.1:$redis_port" --auth jwt --auth-key "$cluster_token_key" \
+    "$@" >"$cluster_work/$id.log" 2>&1 &
   local pid=$!
   cluster_pids+=("$pid")
   until grep -q '^listening on' "$cluster_work/$id.log" 2>/dev/null; do

@@ -50,7 +50,7 @@ echo
 echo "200 WebSocket clients connect through nginx; one of them broadcasts 20 messages a second for 3 s:"
 echo
 "$build/benchmarks/loadgen/backplane-loadgen" --target "127.0.0.1:$lb_port" --clients 200 --senders 1 \
-  --rate 20 --size 64 --duration 3 2>&1 | sed 's/^/  /' &
+  --rate 20 --size 64 --duration 3 --token-key "$cluster_token_key" 2>&1 | sed 's/^/  /' &
 loadgen=$!
 sleep 2 # mid-run: where did nginx put the clients?
 # metric PORT NAME: the value of one series of an instance's /metrics.
@@ -89,8 +89,9 @@ fi
 if [ "${DEMO_WAIT:-1}" != 0 ] && [ -t 0 ]; then
   echo
   echo "=== 4. Try it: open these in two browser tabs (nginx sends each to another instance):"
-  echo "    http://127.0.0.1:$lb_port/?user=alice"
-  echo "    http://127.0.0.1:$lb_port/?user=bob"
-  echo "Each page shows the instance it is on. Ctrl-C stops everything."
+  echo "    http://127.0.0.1:$lb_port/?token=$(mint_token alice)"
+  echo "    http://127.0.0.1:$lb_port/?token=$(mint_token bob)"
+  echo "Each page shows the instance it is on. The instances verify tokens (--auth jwt); these two were"
+  echo "signed with the key this demo made, as a login service would sign them. Ctrl-C stops everything."
   wait
 fi

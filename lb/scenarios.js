@@ -18,6 +18,7 @@ const http = require("http");
 const net = require("net");
 const os = require("os");
 const path = require("path");
+const { makeKey } = require("../tests/support/tokens.js");
 
 const build = path.resolve(process.argv[2] || "build");
 const out = path.resolve(process.argv[3] || "lb-report");
@@ -185,10 +186,19 @@ function redis(args) {
 
 const instances = new Map(); // id -> { port, child, broker }
 
+// The key the instances verify tokens with, and the load generator signs
+// each client's token with (a login service's part).
+let tokenKey = null;
+function tokenKeyFile() {
+  if (!tokenKey) tokenKey = makeKey(work).file;
+  return tokenKey;
+}
+
 async function startInstance(id, broker, port) {
   port = port || (await freePort());
   const child = start(`instance-${id}`, instanceBin, ["--port", String(port), "--address", "127.0.0.1",
-    "--instance-id", id, "--broker", broker, "--redis", `redis://127.0.0.1:${redisPort}`]);
+    "--instance-id", id, "--broker", broker, "--redis", `redis://127.0.0.1:${redisPort}`,
+    "--auth", "jwt", "--auth-key", tokenKeyFile()]);
   instances.set(id, { port, child, broker });
   await until(async () => (await httpGet(port, "/healthz")).status === 200, `instance ${id} healthy`);
   if (broker !== "memory")
@@ -339,7 +349,7 @@ class Balancer {
 async function loadgen(balancer, args, { ready, started, name = "loadgen" } = {}) {
   const file = path.join(work, `${name}-${Date.now()}.json`);
   const child = start(name, loadgenBin, ["--target", `127.0.0.1:${balancer.port}`, "--threads", "2", "--json", file,
-    "--start-on-stdin", ...args], { stdin: "pipe", stdout: "pipe" });
+    "--token-key", tokenKeyFile(), "--start-on-stdin", ...args], { stdin: "pipe", stdout: "pipe" });
   let buffer = "";
   const lines = [];
   let events = Promise.resolve();

@@ -48,6 +48,7 @@
 #include <backplane/detail/ws_frame.hpp>
 
 #include <CLI/CLI.hpp>
+#include <jwt.h>
 #include <nlohmann/json.hpp>
 
 #include <arpa/inet.h>
@@ -63,16 +64,18 @@
 #include <cerrno>
 #include <chrono>
 #include <cmath>
-#include <memory>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -126,7 +129,25 @@ struct settings {
     std::string json;                       // detailed results, to this file
     bool start_on_stdin = false;            // "ready", then wait for a line before sending
     std::vector<double> window;             // [from, to] seconds after sending began
+    std::string token_key;                  // HS256 secret: each client presents a token
 };
+
+// A token for `user`, signed with `secret` as a login service would, valid
+// for a day: what an instance with --auth jwt asks of every client.
+std::string mint_token(const std::string& secret, const std::string& user)
+{
+    jwt_t* raw = nullptr;
+    if (::jwt_new(&raw) != 0)
+        return {};
+    const std::unique_ptr<jwt_t, void (*)(jwt_t*)> jwt(raw, ::jwt_free);
+    const long exp = static_cast<long>(std::time(nullptr)) + 24 * 3600;
+    if (::jwt_add_grant(jwt.get(), "sub", user.c_str()) != 0 || ::jwt_add_grant_int(jwt.get(), "exp", exp) != 0
+        || ::jwt_set_alg(jwt.get(), JWT_ALG_HS256, reinterpret_cast<const unsigned char*>(secret.data()),
+                         static_cast<int>(secret.size())) != 0)
+        return {};
+    const std::unique_ptr<char, void (*)(void*)> text(::jwt_encode_str(jwt.get()), std::free);
+    return text ? std::string(text.get()) : std::string();
+}
 
 settings parse_args(int argc, char** argv)
 {
@@ -156,10 +177,29 @@ settings parse_args(int argc, char** argv)
     app.add_flag("--start-on-stdin", s.start_on_stdin, "once connected print \"ready\", start sending on a line of stdin");
     app.add_option("--window", s.window, "FROM TO: seconds after sending began, for the latency of the undisturbed")
         ->expected(2);
+    std::string token_key_file;
+    app.add_option("--token-key", token_key_file,
+                   "file with the instances' HS256 secret (--auth-key): each client presents a token for its user");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         std::exit(app.exit(e));
+    }
+    if (!token_key_file.empty()) {
+        std::ifstream in(token_key_file, std::ios::binary);
+        std::ostringstream key;
+        key << in.rdbuf();
+        s.token_key = key.str();
+        // As the instance reads it: one trailing newline is not part of the secret.
+        if (!s.token_key.empty() && s.token_key.back() == '\n')
+            s.token_key.pop_back();
+        if (!s.token_key.empty() && s.token_key.back() == '\r')
+            s.token_key.pop_back();
+        if (!in || s.token_key.size() < 32) {
+            std::fprintf(stderr, "backplane-loadgen: --token-key %s: cannot read 32 bytes or more\n",
+                         token_key_file.c_str());
+            std::exit(2);
+        }
     }
     for (const auto& v : s.targets_given) {
         const auto colon = v.rfind(':');
@@ -410,9 +450,12 @@ public:
             path += "&last_id=" + from;
         if (settings_.room_in_url && settings_.rooms > 0)
             path += "&room=" + room_name(i);
+        std::string authorization;
+        if (!settings_.token_key.empty())
+            authorization = "Authorization: Bearer " + mint_token(settings_.token_key, user(i)) + "\r\n";
         write(i, "GET " + path + " HTTP/1.1\r\nHost: " + settings_.hosts[target]
                      + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+                     + authorization + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
         return true;
     }
 

@@ -55,7 +55,8 @@ for broker in "${brokers[@]}"; do
   read -ra extra <<<"${INSTANCE_FLAGS:-}"
   start_instance a --broker "$broker" "${extra[@]}"
   start_instance b --broker "$broker" "${extra[@]}"
-  targets=(--target "127.0.0.1:$port_a" --target "127.0.0.1:$port_b")
+  # Every client presents a token (the instances run --auth jwt).
+  targets=(--target "127.0.0.1:$port_a" --target "127.0.0.1:$port_b" --token-key "$cluster_token_key")
   echo
   echo "=== $broker: instances a :$port_a, b :$port_b"
 
@@ -84,7 +85,8 @@ echo
 echo "== memory: $idle idle connections on instance a"
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 before=$(rss "$pid_a")
-"$loadgen_bin" --target "127.0.0.1:$port_a" --idle "$idle" >"$cluster_work/idle.log" 2>&1 &
+"$loadgen_bin" --target "127.0.0.1:$port_a" --token-key "$cluster_token_key" --idle "$idle" \
+  >"$cluster_work/idle.log" 2>&1 &
 cluster_pids+=("$!")
 await_line "$cluster_work/idle.log" '^idle' "$!"
 head -1 "$cluster_work/idle.log"

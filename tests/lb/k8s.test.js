@@ -27,7 +27,8 @@ if (!instanceBinary) {
 }
 const manifestDir = path.join(__dirname, "..", "..", "lb", "k8s");
 const podName = "backplane-5f7d9c6b8-x2k4q"; // what $(POD_NAME) becomes in a cluster
-const { freePort, start, waitFor, exited, startRedis, run } = require("../support/processes.js");
+const { freePort, start, waitFor, exited, startRedis, run, tmpDir } = require("../support/processes.js");
+const { mint, makeKey } = require("../support/tokens.js");
 
 function check(condition, what) {
   if (!condition) throw new Error(what);
@@ -42,11 +43,12 @@ async function get(port, urlPath) {
 /** A WebSocket client that reads frames and never answers a close, over a
     raw socket (Node 20 has no WebSocket client). Resolves with the client,
     whose `closed` resolves with the close code the server sent. */
-function stalledClient(port, user) {
+function stalledClient(port, token) {
   return new Promise((resolve, reject) => {
     const key = crypto.randomBytes(16).toString("base64");
     const s = net.connect(port, "127.0.0.1", () => {
-      s.write(`GET /ws?user=${user} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
+      s.write(`GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
+              `Authorization: Bearer ${token}\r\n` +
               `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
     });
     let buf = Buffer.alloc(0);
@@ -211,13 +213,26 @@ async function main() {
   const grace = pod.terminationGracePeriodSeconds;
   check(Number.isInteger(grace) && grace >= 8, `terminationGracePeriodSeconds (${grace}) is at least 8`);
 
-  // Run it: the manifest's arguments, with loopback, free ports and a private Redis.
+  // Tokens: verified with a key from a Secret, mounted read-only where
+  // --auth-key looks.
+  check(flagValue(args, "--auth") === null || flagValue(args, "--auth").value === "jwt", "--auth is jwt (the default)");
+  const keyPath = flagValue(args, "--auth-key");
+  check(keyPath !== null, `the manifest passes --auth-key (${keyPath && keyPath.value})`);
+  const mount = (container.volumeMounts || []).find((m) => keyPath.value.startsWith(m.mountPath + "/"));
+  check(mount && mount.readOnly === true, `--auth-key is in the read-only mount ${mount && mount.mountPath}`);
+  const volume = (pod.volumes || []).find((v) => v.name === mount.name);
+  check(volume && volume.secret && volume.secret.secretName,
+    `the mount is the Secret ${volume && volume.secret && volume.secret.secretName}`);
+
+  // Run it: the manifest's arguments, with loopback, free ports, a private Redis and a key of its own.
   const redisPort = await startRedis();
   const port = await freePort();
+  const key = makeKey(tmpDir());
   const runArgs = args.slice();
   runArgs[flagValue(args, "--port").index] = String(port);
   runArgs[flagValue(args, "--address").index] = "127.0.0.1";
   runArgs[flagValue(args, "--redis").index] = `redis://127.0.0.1:${redisPort}`;
+  runArgs[keyPath.index] = key.file;
   for (let i = 0; i < runArgs.length; ++i) runArgs[i] = runArgs[i].replace(/\$\(POD_NAME\)/g, podName);
   console.log("# running", path.basename(instanceBinary), runArgs.join(" "));
   const instance = start([instanceBinary, ...runArgs], "instance");
@@ -239,7 +254,7 @@ async function main() {
 
   // SIGTERM with a client that never answers the close: the drain has to
   // give up on it (the transport's close timeout) before the instance exits.
-  const client = await stalledClient(port, "k8s-test-user");
+  const client = await stalledClient(port, mint(key.secret, "k8s-test-user"));
   await waitFor("the client to count", async () =>
     new RegExp(`^${metricName}\\{[^}]*\\} 1$`, "m").test((await get(port, "/metrics")).body));
   const t0 = Date.now();
