@@ -44,6 +44,12 @@ struct settings {
     /// host only; "*": any.
     std::vector<std::string> allowed_origins;
     bool online = false; // whether a client may list who is online
+    /// Where /metrics is served alone; empty host: on --port, with the rest.
+    std::string metrics_host;
+    std::uint16_t metrics_port = 0;
+    /// The Redis password, from a file or the environment: a password in
+    /// --redis shows in `ps` to every user of the machine.
+    std::optional<std::string> redis_password;
 };
 
 // The contents of `path`, or nullopt if it cannot be read.
@@ -149,6 +155,12 @@ inline settings parse_args(int argc, char** argv)
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     app.add_option("--online", online, "whether a client may list who is online (the others' names)")
         ->check(on_off);
+    std::string metrics_address, redis_password_file;
+    app.add_option("--metrics-address", metrics_address,
+                   "HOST:PORT: serve /metrics there, and not on --port (where clients connect)");
+    app.add_option("--redis-password-file", redis_password_file,
+                   "file with the Redis password (one trailing newline not part of it); else the environment's "
+                   "BACKPLANE_REDIS_PASSWORD, if set; either replaces a password in --redis");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -171,6 +183,25 @@ inline settings parse_args(int argc, char** argv)
     if (!s.instance_id.empty() && backplane::validate_name(s.instance_id))
         fail("--instance-id must be a valid name");
     s.online = online == "on";
+    if (!metrics_address.empty()) {
+        const auto colon = metrics_address.rfind(':');
+        const std::string port = colon == std::string::npos ? "" : metrics_address.substr(colon + 1);
+        if (colon == 0 || port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos
+            || std::stoul(port) > 65535)
+            fail("--metrics-address must be HOST:PORT");
+        s.metrics_host = metrics_address.substr(0, colon);
+        s.metrics_port = static_cast<std::uint16_t>(std::stoul(port));
+    }
+    if (!redis_password_file.empty()) {
+        auto password = read_file(redis_password_file);
+        if (!password)
+            fail(("cannot read --redis-password-file " + redis_password_file).c_str());
+        if (!password->empty() && password->back() == '\n')
+            password->pop_back();
+        s.redis_password = std::move(*password);
+    } else if (const char* env = std::getenv("BACKPLANE_REDIS_PASSWORD")) {
+        s.redis_password = env;
+    }
     if (auth == "jwt") {
         s.jwt = jwt_settings(auth_key, auth_algorithm, auth_issuer, auth_audience, fail);
         s.jwt->leeway = std::chrono::seconds(leeway_s);

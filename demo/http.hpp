@@ -47,6 +47,23 @@ response respond(std::string_view method, std::string_view target, bool draining
     return {404, "text/plain", "not found\n", false};
 }
 
+/// `value` as a Prometheus label value: a backslash, a double quote and a
+/// line feed escaped (an instance id may hold the first two).
+inline std::string label_value(std::string_view value)
+{
+    std::string out;
+    for (char c : value) {
+        if (c == '\\' || c == '"')
+            out.push_back('\\');
+        if (c == '\n') {
+            out.append("\\n");
+            continue;
+        }
+        out.push_back(c);
+    }
+    return out;
+}
+
 /// The /metrics page of an instance whose hub is `hub` on transport `ws`;
 /// `request_errors` counts the requests answered with an error.
 template <class Hub>
@@ -55,7 +72,7 @@ std::string metrics(Hub& hub, const backplane::transport::websocketpp& ws, std::
     using broker_type = typename Hub::broker_type;
     constexpr bool on_redis = !std::is_same_v<broker_type, backplane::broker::memory>;
     std::string out;
-    const std::string label = "{instance=\"" + hub.instance_id() + "\"} ";
+    const std::string label = "{instance=\"" + label_value(hub.instance_id()) + "\"} ";
     auto metric = [&](const char* name, const char* type, const char* help, std::uint64_t v) {
         out.append("# HELP ").append(name).append(" ").append(help).append("\n");
         out.append("# TYPE ").append(name).append(" ").append(type).append("\n");

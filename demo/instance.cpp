@@ -10,8 +10,9 @@
 // that reconnects with ?last_id=ID (and &last_dm_id=ID) is caught up, and
 // direct messages to a user with no connection wait in an inbox.
 //
-// One port serves the WebSocket endpoint (GET /ws?user=ID), the chat page
-// (GET /), GET /healthz and GET /metrics; the client protocol is described in
+// One port serves the WebSocket endpoint (GET /ws, with a token), the chat page
+// (GET /), GET /healthz and GET /metrics (or --metrics-address does, and
+// prints "metrics on PORT" as its second line); the client protocol is described in
 // the README. With --port 0 the port is chosen by the system; the first
 // line on stdout always says which ("listening on PORT"). SIGINT or SIGTERM
 // drains: every client is told {"type":"draining"} and has --drain-grace ms to
@@ -54,6 +55,8 @@ int serve(asio::io_context& io, const settings& s, Broker broker, Locator locato
         return 1;
     }
     std::printf("listening on %u instance %s\n", unsigned(srv.port()), srv.instance_id().c_str());
+    if (srv.metrics_port())
+        std::printf("metrics on %u\n", unsigned(srv.metrics_port()));
     std::fflush(stdout);
 
     asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -78,20 +81,24 @@ int main(int argc, char** argv)
             return serve(io, s, broker::memory(bus, io.get_executor()), locator::none(io.get_executor()));
         }
 #if BACKPLANE_DEMO_WITH_REDIS
+        // The password from a file or the environment, never only from the command line.
+        redis::config server = redis::parse_url(s.redis);
+        if (s.redis_password)
+            server.password = *s.redis_password;
         // With a Redis broker, presence is the user -> instance map in Redis.
         const auto run = [&](auto broker) {
             if (!s.presence)
                 return serve(io, s, std::move(broker), locator::none(io.get_executor()));
             locator::redis_presence_options po;
             po.client_name = s.instance_id;
-            return serve(io, s, std::move(broker), locator::redis_presence(io.get_executor(), s.redis, po));
+            return serve(io, s, std::move(broker), locator::redis_presence(io.get_executor(), server, po));
         };
         if (s.broker == "redis-streams") {
             broker::redis_streams_options o;
             o.max_length = s.stream_length;
-            return run(broker::redis_streams(io.get_executor(), s.redis, o));
+            return run(broker::redis_streams(io.get_executor(), server, o));
         }
-        return run(broker::redis_pubsub(io.get_executor(), s.redis));
+        return run(broker::redis_pubsub(io.get_executor(), server));
 #else
         std::fprintf(stderr, "backplane-instance: built without Redis (hiredis): only --broker memory\n");
         return 2;

@@ -54,6 +54,8 @@ public:
     {
         if (s.jwt)
             verifier_.emplace(*s.jwt);
+        if (!s.metrics_host.empty())
+            serve_metrics_apart(io);
         ws_.on_validate([this](const backplane::http_request& req, backplane::http_response& res) {
             return validate(req, res);
         });
@@ -66,10 +68,22 @@ public:
         ws_.on_http([this](const backplane::http_request& req, backplane::http_response& res) { http(req, res); });
     }
 
-    std::error_code listen() { return ws_.listen(settings_.address, settings_.port); }
+    std::error_code listen()
+    {
+        if (auto ec = ws_.listen(settings_.address, settings_.port))
+            return ec;
+        return metrics_ws_ ? metrics_ws_->listen(settings_.metrics_host, settings_.metrics_port) : std::error_code{};
+    }
     std::uint16_t port() const { return ws_.port(); }
+    /// The port of --metrics-address; 0 if /metrics is on port().
+    std::uint16_t metrics_port() const { return metrics_ws_ ? metrics_ws_->port() : 0; }
     const std::string& instance_id() const { return hub_.instance_id(); }
-    void drain(std::function<void()> done) { ws_.drain(std::move(done)); }
+    void drain(std::function<void()> done)
+    {
+        if (metrics_ws_)
+            metrics_ws_->drain([] {});
+        ws_.drain(std::move(done));
+    }
 
     /// After the drain: waits until the locator has forgotten this instance's users.
     void stop_presence(std::function<void()> done) { hub_.async_shutdown(std::move(done)); }
@@ -365,10 +379,27 @@ private:
         reply_error(c, {"unavailable", "presence: " + ec.message()});
     }
 
-    void http(const backplane::http_request& req, backplane::http_response& res)
+    // /metrics on an address of its own (a scraper's network, not the
+    // clients'): that endpoint answers nothing else, and --port no /metrics.
+    void serve_metrics_apart(asio::io_context& io)
     {
-        auto r = http::respond(req.method(), req.target(), ws_.draining(),
-                               [this] { return http::metrics(hub_, ws_, errors_); });
+        backplane::transport::websocketpp_options o;
+        o.max_connections = 16;
+        metrics_ws_.emplace(io, o);
+        metrics_ws_->on_validate([](const backplane::http_request&, backplane::http_response& res) {
+            res.status = 404;
+            return false;
+        });
+        metrics_ws_->on_http([this](const backplane::http_request& req, backplane::http_response& res) {
+            if (req.path() != "/metrics")
+                return http_answer(res, {404, "text/plain", "not found\n", false});
+            http_answer(res, http::respond(req.method(), req.target(), false,
+                                           [this] { return http::metrics(hub_, ws_, errors_); }));
+        });
+    }
+
+    void http_answer(backplane::http_response& res, http::response r)
+    {
         res.status = r.status;
         if (r.status == 405)
             return;
@@ -378,6 +409,14 @@ private:
         res.body = std::move(r.body);
     }
 
+    void http(const backplane::http_request& req, backplane::http_response& res)
+    {
+        if (metrics_ws_ && req.path() == "/metrics")
+            return http_answer(res, {404, "text/plain", "not found\n", false});
+        http_answer(res, http::respond(req.method(), req.target(), ws_.draining(),
+                                       [this] { return http::metrics(hub_, ws_, errors_); }));
+    }
+
     const settings& settings_;
     ws_transport ws_;
     hub_type hub_;
@@ -385,6 +424,7 @@ private:
     protocol::request request_; // reused for every request
     std::string id_;            // reused for every frame
     std::uint64_t errors_ = 0;
+    std::optional<ws_transport> metrics_ws_; // --metrics-address
     std::optional<backplane::auth::jwt_verifier> verifier_;
     struct granted {
         backplane::auth::identity identity;

@@ -42,6 +42,7 @@ public:
     {
         const auto dir = std::filesystem::temp_directory_path();
         log_ = (dir / ("backplane-e2e-" + id + "-" + std::to_string(::getpid()) + ".log")).string();
+        std::filesystem::remove(log_); // left by an instance of this name that did not start
         std::vector<std::string> argv = launcher;
         for (const char* arg : {BACKPLANE_INSTANCE_PATH, "--port", "0", "--address", "127.0.0.1", "--instance-id"})
             argv.emplace_back(arg);

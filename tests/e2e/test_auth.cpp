@@ -2,6 +2,8 @@
 // loopback presenting tokens minted with libjwt. Nobody is somebody else,
 // a token's rooms bound what it may enter, an expired token closes its
 // connection unless refreshed, and a page of another site cannot connect.
+// And what an instance exposes: /metrics on an address of its own, the
+// Redis password never on the command line.
 #include "instance.hpp"
 
 #include "../support/tokens.hpp"
@@ -197,4 +199,43 @@ TEST_CASE("auth: an HS256 key shorter than 32 bytes is refused at start")
     REQUIRE_THROWS_WITH(instance("a", "redis://127.0.0.1:1", {"--broker", "memory", "--auth", "jwt", "--auth-key",
                                                               key.path()}),
                         Catch::Contains("at least 32 bytes"));
+}
+
+TEST_CASE("auth: /metrics on an address of its own, and not where clients connect; label values escaped")
+{
+    instance a("m\"1", "redis://127.0.0.1:1", {"--broker", "memory", "--metrics-address", "127.0.0.1:0"});
+    const auto log = a.log();
+    const auto at = log.find("\nmetrics on ");
+    REQUIRE(at != std::string::npos);
+    const auto metrics_port = static_cast<std::uint16_t>(std::stoul(log.substr(at + 12)));
+
+    CHECK(status_line(http_get(a.port(), "/metrics")) == "HTTP/1.1 404 Not Found");
+    CHECK(status_line(http_get(a.port(), "/healthz")) == "HTTP/1.1 200 OK");
+    const auto metrics = http_get(metrics_port, "/metrics");
+    CHECK(status_line(metrics) == "HTTP/1.1 200 OK");
+    CHECK(metrics.find("\nwebsocket_connections_total{instance=\"m\\\"1\"} 0\n") != std::string::npos);
+    CHECK(status_line(http_get(metrics_port, "/")) == "HTTP/1.1 404 Not Found");
+    CHECK(refused(metrics_port, "/ws?user=a").find("404") != std::string::npos);
+}
+
+TEST_CASE("auth: the Redis password from a file or the environment, not the command line")
+{
+    redis_server_options o;
+    o.requirepass = "s3cret pass";
+    redis_server redis(o);
+    key_file password("s3cret pass\n");
+    // The instances wait until they are on Redis, which refuses them without the password.
+    instance from_file("a", redis.url(), {"--redis-password-file", password.path()});
+    ::setenv("BACKPLANE_REDIS_PASSWORD", "s3cret pass", 1);
+    instance from_env("b", redis.url());
+    ::unsetenv("BACKPLANE_REDIS_PASSWORD");
+    CHECK(from_file.metric("backplane_redis_connected") == 1);
+    CHECK(from_env.metric("backplane_redis_connected") == 1);
+    auto alice = from_file.connect("alice");
+    auto bob = from_env.connect("bob");
+    redis_cli cli(redis.port());
+    REQUIRE(cli.text({"AUTH", "s3cret pass"}) == "OK");
+    REQUIRE(wait_until([&] { return cli.subscribers("chat:global") == 2; }));
+    alice->send_text(R"({"op":"send","text":"through Redis"})");
+    CHECK(field(parse(bob->read_text()), "text") == "through Redis");
 }

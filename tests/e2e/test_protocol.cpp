@@ -249,6 +249,12 @@ TEST_CASE("protocol: the handshake's target names the user")
     CHECK_FALSE(ws_user("/"));
 }
 
+TEST_CASE("http: a label value is escaped as Prometheus reads it")
+{
+    CHECK(demo::http::label_value("a") == "a");
+    CHECK(demo::http::label_value("a\"b\\c\nd") == "a\\\"b\\\\c\\nd");
+}
+
 TEST_CASE("http: the page, the health check and the metrics, and nothing else")
 {
     int metrics_calls = 0;
