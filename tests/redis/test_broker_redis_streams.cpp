@@ -399,6 +399,38 @@ TEST_CASE("redis streams: take_offline reads an entry without its own message id
     CHECK_FALSE((*taken)[0].replayable);
 }
 
+TEST_CASE("redis streams: an inbox taken to its last entry leaves no key")
+{
+    redis_server server;
+    broker::redis_streams_options bo;
+    bo.inbox.take = 2;
+    streams_cluster c(server, 1, with_ids(), bo);
+    redis::connection admin(c.io.get_executor(), redis::parse_url(server.url()));
+    auto exists = [&] { return call(c.io, admin, {"EXISTS", "inbox:yan"}).second.integer; };
+    int stored = 0;
+    for (int i = 1; i <= 3; ++i)
+        c[0].broker().store_offline("yan", "dm" + std::to_string(i), [&](std::error_code ec) {
+            CHECK_FALSE(ec);
+            ++stored;
+        });
+    REQUIRE(run_until(c.io, [&] { return stored == 3; }));
+    auto take = [&] {
+        std::optional<std::vector<offline_message>> taken;
+        c[0].broker().take_offline("yan", "notif:user:yan", [&](std::error_code ec, std::vector<offline_message> e) {
+            CHECK_FALSE(ec);
+            taken = std::move(e);
+        });
+        REQUIRE(run_until(c.io, [&] { return taken.has_value(); }));
+        return taken->size();
+    };
+    CHECK(take() == 2);
+    CHECK(exists() == 1); // one entry left
+    CHECK(take() == 1);
+    CHECK(exists() == 0); // not an empty stream
+    CHECK(take() == 0);
+    CHECK(exists() == 0);
+}
+
 TEST_CASE("redis subscriber: the ready handler runs on every connect, and a ping from it follows the resubscription")
 {
     redis_server server;

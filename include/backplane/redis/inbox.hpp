@@ -9,7 +9,8 @@
 //       absent, the entry's own id is the message's id
 // Whoever reads the inbox takes it with take_script, which reads and
 // deletes in one step, so two connections of one user never both get an
-// entry.
+// entry; an inbox taken to its last entry is deleted, not left empty (XDEL
+// leaves an empty stream key behind).
 #ifndef BACKPLANE_REDIS_INBOX_HPP
 #define BACKPLANE_REDIS_INBOX_HPP
 
@@ -40,6 +41,7 @@ inline constexpr std::string_view id_field = "i";
 inline constexpr std::string_view take_script = R"lua(
 local e = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[1])
 for _, x in ipairs(e) do redis.call('XDEL', KEYS[1], x[1]) end
+if redis.call('XLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[1]) end
 return e
 )lua";
 
