@@ -34,6 +34,9 @@ struct settings {
     std::string broker = "memory";
     std::string redis = "redis://127.0.0.1:6379";
     std::size_t stream_length = 1000; // entries kept per stream (redis-streams)
+    // A stream or inbox nothing is written to for this long is deleted (the
+    // Redis brokers' idle_expiry, and its default); 0: never.
+    std::chrono::seconds history_expiry = std::chrono::hours(24 * 7);
     backplane::transport::websocketpp_options transport;
     std::size_t max_text = 16 * 1024;
     bool presence = true;       // the user -> instance map (Redis brokers only)
@@ -111,6 +114,7 @@ inline settings parse_args(int argc, char** argv)
     std::uint64_t ping_ms = std::uint64_t(s.transport.ping_interval.count());
     std::uint64_t idle_ms = std::uint64_t(s.transport.idle_timeout.count());
     std::uint64_t grace_ms = 1000, leeway_s = 30;
+    std::uint64_t expiry_s = std::uint64_t(s.history_expiry.count());
     const auto on_off = CLI::IsMember({"on", "off"});
     const auto ms = CLI::Range(std::uint64_t(0), std::uint64_t(24) * 3600 * 1000);
     app.add_option("--port", s.port, "TCP port; 0: the system chooses (the first line on stdout says which)")
@@ -122,6 +126,10 @@ inline settings parse_args(int argc, char** argv)
     app.add_option("--redis", s.redis, "redis://[user:password@]host:port[/db]");
     app.add_option("--stream-length", s.stream_length, "entries kept per stream (redis-streams)")
         ->check(CLI::Range(std::size_t(1), std::size_t(1) << 40));
+    app.add_option("--history-expiry", expiry_s,
+                   "seconds a stream or inbox nothing is written to is kept in Redis (0: never); a client that "
+                   "resumes a channel idle for longer gets recovered:false")
+        ->check(CLI::Range(std::uint64_t(0), std::uint64_t(3650) * 24 * 3600));
     app.add_option("--max-connections", max_connections, "WebSocket connections accepted at once")
         ->check(CLI::Range(std::uint64_t(1), std::uint64_t(1) << 32));
     app.add_option("--max-outbound", max_outbound, "bytes queued for one client before it is closed (1008)")
@@ -173,6 +181,7 @@ inline settings parse_args(int argc, char** argv)
     s.transport.drain_grace = std::chrono::milliseconds(grace_ms);
     s.transport.drain_notice = std::string(protocol::draining);
     s.transport.batch_writes = batch_writes == "on";
+    s.history_expiry = std::chrono::seconds(expiry_s);
     s.presence = presence == "on" && s.broker != "memory"; // one instance: nothing to map
     const auto fail = [](const char* why) {
         std::fprintf(stderr, "backplane-instance: %s\nRun with --help for more information.\n", why);

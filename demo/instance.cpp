@@ -96,9 +96,12 @@ int main(int argc, char** argv)
         if (s.broker == "redis-streams") {
             broker::redis_streams_options o;
             o.max_length = s.stream_length;
+            o.idle_expiry = s.history_expiry;
             return run(broker::redis_streams(io.get_executor(), server, o));
         }
-        return run(broker::redis_pubsub(io.get_executor(), server));
+        broker::redis_pubsub_options o; // its inboxes, with --direct instance
+        o.idle_expiry = s.history_expiry;
+        return run(broker::redis_pubsub(io.get_executor(), server, o));
 #else
         std::fprintf(stderr, "backplane-instance: built without Redis (hiredis): only --broker memory\n");
         return 2;

@@ -51,7 +51,8 @@
 //   store_offline(user, data, done)
 //                       keeps `data` for `user` without publishing it (the
 //                       hub's fallback when the locator says the user is
-//                       offline)
+//                       offline), for as long as the broker says (the Redis
+//                       brokers: until the inbox is idle for idle_expiry)
 //   take_offline(user, channel, done)
 //                       takes (reads and deletes, at once) what is kept for
 //                       `user`, oldest first, and calls done(ec, messages)

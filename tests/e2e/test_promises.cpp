@@ -107,7 +107,7 @@ TEST_CASE("the command line is checked: a value out of range or an unknown flag 
     {
         const auto [code, out] = run_instance({"--help"});
         CHECK(code == 0);
-        for (const char* flag : {"--port", "--broker", "--drain-grace", "--direct", "--max-outbound"})
+        for (const char* flag : {"--port", "--broker", "--drain-grace", "--direct", "--max-outbound", "--history-expiry"})
             CHECK(out.find(flag) != std::string::npos);
     }
 }
@@ -419,4 +419,21 @@ TEST_CASE("the stream length (--stream-length) bounds every stream, and a client
         ++replayed;
     }
     CHECK(replayed == length);
+}
+
+TEST_CASE("the history expiry (--history-expiry) deletes an idle stream, and a client back after it is told so")
+{
+    cluster c({"--broker", "redis-streams", "--history-expiry", "1"});
+    auto bob = c.b.connect("bob");
+    bob->send_text(R"({"op":"send","text":"m0"})");
+    const auto first = field(parse(bob->read_text()), "id");
+    const auto ttl = c.cli.integer({"PTTL", "stream:chat:global"});
+    CHECK(ttl > 0);
+    CHECK(ttl <= 1000);
+    REQUIRE(wait_until([&] { return c.cli.integer({"EXISTS", "stream:chat:global"}) == 0; }));
+    auto alice = c.a.connect("alice&last_id=" + first);
+    auto m = parse(alice->read_text());
+    CHECK(field(m, "type") == "recovery");
+    CHECK(field(m, "recovered") == "false");
+    CHECK(field(m, "replayed") == "0");
 }

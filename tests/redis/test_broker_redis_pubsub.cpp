@@ -1,4 +1,5 @@
-// broker::redis_pubsub: hubs on one real Redis behave as hubs on one memory bus.
+// broker::redis_pubsub: hubs on one real Redis behave as hubs on one memory bus;
+// the offline inbox expires when idle.
 #include <backplane/broker/redis_pubsub.hpp>
 
 #include "../scenarios.hpp"
@@ -7,6 +8,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -156,4 +159,48 @@ TEST_CASE("the broker reports its state, counters and executor")
     CHECK(b.stats().received == 1);
     CHECK(b.stats().publish_errors == 0);
     CHECK_THROWS_AS(broker::redis_pubsub(io.get_executor(), "redis:/nope"), std::invalid_argument);
+}
+
+TEST_CASE("an offline inbox expires idle_expiry after its last write, and is deleted once taken")
+{
+    redis_server server;
+    asio::io_context io;
+    broker::redis_pubsub_options o;
+    o.idle_expiry = std::chrono::seconds(1);
+    broker::redis_pubsub b(io.get_executor(), server.url(), o);
+    broker::redis_pubsub week(io.get_executor(), server.url()); // the default expiry
+    redis::connection admin(io.get_executor(), redis::parse_url(server.url()));
+    REQUIRE(run_until(io, [&] { return b.connected() && week.connected(); }));
+    auto integer = [&](std::vector<std::string> args) {
+        auto [ec, r] = call(io, admin, std::move(args));
+        REQUIRE_FALSE(ec);
+        return r.integer;
+    };
+    int stored = 0;
+    auto count = [&](std::error_code ec) {
+        CHECK_FALSE(ec);
+        ++stored;
+    };
+    b.store_offline("nobody", "dm", count);
+    week.store_offline("kept", "dm", count);
+    week.store_offline("taken", "dm", count);
+    REQUIRE(run_until(io, [&] { return stored == 3; }));
+    CHECK(b.stats().inboxed == 1);
+    CHECK(integer({"PTTL", "inbox:nobody"}) > 0);
+    CHECK(integer({"PTTL", "inbox:nobody"}) <= 1000);
+    CHECK(integer({"TTL", "inbox:kept"}) > 7 * 24 * 3600 - 60);
+
+    std::optional<std::vector<offline_message>> taken;
+    week.take_offline("taken", "notif:user:taken", [&](std::error_code ec, std::vector<offline_message> m) {
+        CHECK_FALSE(ec);
+        taken = std::move(m);
+    });
+    REQUIRE(run_until(io, [&] { return taken.has_value(); }));
+    CHECK(taken->size() == 1);
+    CHECK(integer({"EXISTS", "inbox:taken"}) == 0); // not an empty stream
+
+    REQUIRE(run_until(io, [&] { return integer({"EXISTS", "inbox:nobody"}) == 0; }, 5000ms));
+    CHECK(integer({"EXISTS", "inbox:kept"}) == 1);
+    o.idle_expiry = std::chrono::seconds(-1);
+    CHECK_THROWS_AS(broker::redis_pubsub(io.get_executor(), server.url(), o), std::invalid_argument);
 }

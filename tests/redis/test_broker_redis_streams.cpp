@@ -1,9 +1,10 @@
 // broker::redis_streams on a real Redis: the shared scenarios, ids and
 // history, resume after the broker's connections are killed, clients that
-// reconnect with the last id they received, trimmed and lost history, and
-// the offline inbox.
+// reconnect with the last id they received, trimmed, lost and expired
+// history, the offline inbox, and the expiry of every key the broker writes.
 #include <backplane/broker/redis_streams.hpp>
 #include <backplane/envelope.hpp>
+#include <backplane/locator/redis_presence.hpp>
 
 #include "../scenarios.hpp"
 #include "redis_cluster.hpp"
@@ -11,7 +12,9 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -75,6 +78,29 @@ struct streams_cluster : basic_redis_cluster<broker::redis_streams, broker::redi
         return {c, id};
     }
 };
+
+// Every key on the server (SCAN, in pages).
+strings all_keys(asio::io_context& io, redis::connection& admin)
+{
+    strings keys;
+    std::string cursor = "0";
+    do {
+        auto [ec, r] = call(io, admin, {"SCAN", cursor, "COUNT", "1000"});
+        REQUIRE_FALSE(ec);
+        REQUIRE(r.elements.size() == 2);
+        cursor = r.elements[0].text;
+        for (const auto& k : r.elements[1].elements)
+            keys.push_back(k.text);
+    } while (cursor != "0");
+    return keys;
+}
+
+long long integer(asio::io_context& io, redis::connection& admin, std::vector<std::string> args)
+{
+    auto [ec, r] = call(io, admin, std::move(args));
+    REQUIRE_FALSE(ec);
+    return r.integer;
+}
 
 // Kills every connection whose name starts with `prefix` ("i2:").
 int kill_clients(asio::io_context& io, redis::connection& admin, const std::string& prefix)
@@ -397,6 +423,168 @@ TEST_CASE("redis streams: take_offline reads an entry without its own message id
     CHECK((*taken)[0].id == added.text);
     CHECK((*taken)[0].data == data);
     CHECK_FALSE((*taken)[0].replayable);
+}
+
+TEST_CASE("redis streams: an inbox taken to its last entry leaves no key")
+{
+    redis_server server;
+    broker::redis_streams_options bo;
+    bo.inbox.take = 2;
+    streams_cluster c(server, 1, with_ids(), bo);
+    redis::connection admin(c.io.get_executor(), redis::parse_url(server.url()));
+    auto exists = [&] { return call(c.io, admin, {"EXISTS", "inbox:yan"}).second.integer; };
+    int stored = 0;
+    for (int i = 1; i <= 3; ++i)
+        c[0].broker().store_offline("yan", "dm" + std::to_string(i), [&](std::error_code ec) {
+            CHECK_FALSE(ec);
+            ++stored;
+        });
+    REQUIRE(run_until(c.io, [&] { return stored == 3; }));
+    auto take = [&] {
+        std::optional<std::vector<offline_message>> taken;
+        c[0].broker().take_offline("yan", "notif:user:yan", [&](std::error_code ec, std::vector<offline_message> e) {
+            CHECK_FALSE(ec);
+            taken = std::move(e);
+        });
+        REQUIRE(run_until(c.io, [&] { return taken.has_value(); }));
+        return taken->size();
+    };
+    CHECK(take() == 2);
+    CHECK(exists() == 1); // one entry left
+    CHECK(take() == 1);
+    CHECK(exists() == 0); // not an empty stream
+    CHECK(take() == 0);
+    CHECK(exists() == 0);
+}
+
+TEST_CASE("redis streams: every stream and inbox the broker writes expires idle_expiry after its last write")
+{
+    const bool never = GENERATE(false, true);
+    CAPTURE(never);
+    redis_server server;
+    broker::redis_streams_options bo;
+    if (never)
+        bo.idle_expiry = std::chrono::seconds(0);
+    streams_cluster c(server, 1, with_ids(), bo);
+    auto [a, a_id] = c.connect(0, "alice");
+    REQUIRE_FALSE(c[0].join(a_id, "lobby"));
+    c.settle();
+    REQUIRE_FALSE(c[0].broadcast("all"));
+    REQUIRE_FALSE(c[0].send_to_room("lobby", "room"));
+    REQUIRE_FALSE(c[0].send_to_user("ghost", "dm")); // nobody receives it: inboxed
+    bool stored = false;
+    c[0].broker().store_offline("yan", "kept", [&](std::error_code ec) {
+        CHECK_FALSE(ec);
+        stored = true;
+    });
+    c.run();
+    REQUIRE(stored);
+    redis::connection admin(c.io.get_executor(), redis::parse_url(server.url()));
+    const strings keys{"stream:chat:global", "stream:chat:room:lobby", "stream:notif:user:ghost", "inbox:ghost",
+                       "inbox:yan"};
+    CHECK(all_keys(c.io, admin).size() == keys.size());
+    for (const auto& key : keys) {
+        CAPTURE(key);
+        const auto ttl = integer(c.io, admin, {"TTL", key});
+        if (never) {
+            CHECK(ttl == -1);
+        } else {
+            CHECK(ttl > 7 * 24 * 3600 - 60); // the default: a week
+            CHECK(ttl <= 7 * 24 * 3600);
+        }
+    }
+
+    for (auto bad : {std::chrono::seconds(-1), std::chrono::seconds(std::chrono::hours(24 * 3651))}) {
+        broker::redis_streams_options o;
+        o.idle_expiry = bad;
+        CHECK_THROWS_AS(broker::redis_streams(c.io.get_executor(), server.url(), o), std::invalid_argument);
+    }
+}
+
+TEST_CASE("redis streams: a stream and an inbox nothing is written to for idle_expiry are gone")
+{
+    redis_server server;
+    broker::redis_streams_options bo;
+    bo.idle_expiry = std::chrono::seconds(2);
+    streams_cluster c(server, 1, with_ids(), bo);
+    redis::connection admin(c.io.get_executor(), redis::parse_url(server.url()));
+    auto pttl = [&](const std::string& key) { return integer(c.io, admin, {"PTTL", key}); };
+    REQUIRE_FALSE(c[0].send_to_user("ghost", "dm1"));
+    c.run();
+    const auto first = pttl("stream:notif:user:ghost");
+    CHECK(first > 0);
+    CHECK(pttl("inbox:ghost") > 0);
+
+    // Each write sets the expiry again: idle means nothing written.
+    run_for(c.io, 300ms);
+    const auto before = pttl("stream:notif:user:ghost");
+    REQUIRE_FALSE(c[0].send_to_user("ghost", "dm2"));
+    c.run();
+    CHECK(before < first);
+    CHECK(pttl("stream:notif:user:ghost") > before);
+    CHECK(pttl("inbox:ghost") > before);
+    CHECK(integer(c.io, admin, {"XLEN", "inbox:ghost"}) == 2);
+
+    REQUIRE(run_until(c.io, [&] { return integer(c.io, admin, {"DBSIZE"}) == 0; }, 6000ms));
+}
+
+TEST_CASE("redis streams: direct messages to 1,000 made-up users leave no key without an expiry")
+{
+    const auto routing = GENERATE(direct_routing::per_user_channel, direct_routing::instance_channel);
+    CAPTURE(int(routing));
+    redis_server server;
+    auto ho = with_ids();
+    ho.direct = routing;
+    basic_redis_cluster<broker::redis_streams, broker::redis_streams_options, locator::redis_presence> c(
+        server, 1, ho, {}, [&](asio::io_context& io) { return locator::redis_presence(io.get_executor(), server.url()); });
+    for (int u = 0; u < 1000; ++u)
+        REQUIRE_FALSE(c[0].send_to_user("nobody" + std::to_string(u), "hello?"));
+    // Per-user channel: each goes to its user's stream and, received by
+    // nobody, to the inbox. Instance channel: the map has no host, and the
+    // message goes to the inbox.
+    const auto kept = [&] {
+        return routing == direct_routing::per_user_channel ? c[0].broker().stats().inboxed
+                                                            : c[0].stats().kept_offline;
+    };
+    REQUIRE(run_until(c.io, [&] { return kept() == 1000; }, 10000ms));
+    c.run();
+    redis::connection admin(c.io.get_executor(), redis::parse_url(server.url()));
+    const auto keys = all_keys(c.io, admin);
+    CHECK(keys.size() == (routing == direct_routing::per_user_channel ? 2000u : 1000u));
+    std::size_t answered = 0, without = 0;
+    for (const auto& key : keys)
+        admin.execute({"TTL", key}, [&](std::error_code ec, const redis::reply& r) {
+            CHECK_FALSE(ec);
+            ++answered;
+            without += r.integer < 0; // -1: no expiry
+        });
+    REQUIRE(run_until(c.io, [&] { return answered == keys.size(); }));
+    CHECK(without == 0);
+}
+
+TEST_CASE("redis streams: a client that resumes a channel idle for longer than idle_expiry is told of the gap")
+{
+    redis_server server;
+    broker::redis_streams_options bo;
+    bo.idle_expiry = std::chrono::seconds(1);
+    streams_cluster c(server, 1, with_ids(), bo);
+    auto [a, a_id] = c.connect(0, "alice");
+    c.settle();
+    REQUIRE_FALSE(c[0].broadcast("m1"));
+    c.run();
+    REQUIRE(a->texts().size() == 1);
+    c[0].close(a_id);
+    redis::connection admin(c.io.get_executor(), redis::parse_url(server.url()));
+    REQUIRE(run_until(c.io, [&] { return integer(c.io, admin, {"EXISTS", "stream:chat:global"}) == 0; }, 5000ms));
+    REQUIRE_FALSE(c[0].broadcast("m2")); // a new stream
+    c.run();
+
+    std::optional<recovery_result> result;
+    auto [b, b_id] = c.resume(0, "alice", id_of(a->texts()[0]), result);
+    REQUIRE(run_until(c.io, [&] { return result.has_value(); }));
+    CHECK_FALSE(result->recovered);
+    CHECK(result->replayed == 1);
+    CHECK(payloads(b) == strings{"m2"});
 }
 
 TEST_CASE("redis subscriber: the ready handler runs on every connect, and a ping from it follows the resubscription")

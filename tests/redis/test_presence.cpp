@@ -403,11 +403,12 @@ TEST_CASE("presence: per-user channel, shared channel and Option B each deliver 
             REQUIRE(run_until(c.io, [&] { return c[0].stats().kept_offline == 1; }));
             redis::connection admin(c.io.get_executor(), redis::parse_url(server.url()));
             REQUIRE(run_until(c.io, [&] { return integer(c.io, admin, {"XLEN", "inbox:nobody"}) == 1; }));
+            CHECK(integer(c.io, admin, {"TTL", "inbox:nobody"}) > 0); // gone some day if nobody comes
             auto [late, late_id] = c.connect(2, "nobody");
             REQUIRE(run_until(c.io, [&, late = late] { return !late->texts().empty(); }));
             CHECK(late->texts() == std::vector<std::string>{"later"});
             CHECK(c[2].stats().offline_delivered == 1);
-            CHECK(integer(c.io, admin, {"XLEN", "inbox:nobody"}) == 0);
+            CHECK(integer(c.io, admin, {"EXISTS", "inbox:nobody"}) == 0);
         }
     }
     std::printf("presence: 30 DMs among 30 users on 3 instances; messages each instance received:\n");

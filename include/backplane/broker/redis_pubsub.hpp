@@ -12,13 +12,15 @@
 //
 // A Broker (backplane/policies.hpp) that keeps messages for offline users
 // (store_offline, take_offline: the inbox of redis/inbox.hpp), for the hub's
-// direct messages routed through the user's host when the user is offline.
-// It adds: a subscribed channel stays subscribed across reconnects (every
-// channel is subscribed again on each new connection); `done` gets
-// error::queue_full when the publisher's queue is full (Redis down or too
-// slow), error::connection_lost when the connection died before the reply,
-// error::server_error on an error reply; messages published while the
-// subscriber is disconnected are lost, as Pub/Sub loses them.
+// direct messages routed through the user's host when the user is offline; an
+// inbox expires idle_expiry after its last write, so those of users who never
+// connect (made-up names) do not stay in Redis. It adds: a subscribed channel
+// stays subscribed across reconnects (every channel is subscribed again on
+// each new connection); `done` gets error::queue_full when the publisher's
+// queue is full (Redis down or too slow), error::connection_lost when the
+// connection died before the reply, error::server_error on an error reply;
+// messages published while the subscriber is disconnected are lost, as Pub/Sub
+// loses them.
 //
 // Thread safety: none; use it on the executor given to the constructor.
 #ifndef BACKPLANE_BROKER_REDIS_PUBSUB_HPP
@@ -37,6 +39,7 @@
 
 #include <asio/any_io_executor.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -54,6 +57,12 @@ struct redis_pubsub_options {
     std::string client_name;
     /// Where messages for offline users are kept.
     redis::inbox::options inbox;
+    /// An inbox nothing was written to for this long is deleted by Redis
+    /// (EXPIRE, set again by each write, in the same script); zero: never.
+    /// A week, as redis_streams_options::idle_expiry, and for the same
+    /// reasons: a user away over a weekend still finds their messages, and
+    /// the inboxes of made-up users do not stay.
+    std::chrono::seconds idle_expiry = std::chrono::hours(24 * 7);
 };
 
 /// Counters of a redis_pubsub broker. They only grow.
@@ -74,14 +83,18 @@ class redis_pubsub {
 public:
     /// Starts connecting both connections at once.
     /// @param ex the executor of the hub that owns this broker.
+    /// @throws std::invalid_argument on an inbox key that lacks "{user}", or
+    /// an idle_expiry below zero or above ten years (0 is never).
     redis_pubsub(asio::any_io_executor ex, redis::config server, redis_pubsub_options options = {})
         : executor_(ex),
           publisher_(ex, server, named(options, ":pub")),
           subscriber_(ex, server, named(options, ":sub")),
           inbox_(options.inbox.key, "{user}"),
           inbox_options_(std::move(options.inbox)),
+          expiry_(redis::expiry_argument(options.idle_expiry)),
           counts_(std::make_shared<offline_counts>())
     {
+        store_.load(publisher_);
         take_.load(publisher_);
     }
 
@@ -115,16 +128,17 @@ public:
         publisher_.publish(channel, data, std::move(done));
     }
 
-    /// Keeps `data` for `user`: appended to the user's inbox.
+    /// Keeps `data` for `user`: appended to the user's inbox, whose expiry
+    /// starts again.
     void store_offline(std::string_view user, std::string_view data, backplane::publish_handler done = {})
     {
-        const std::string length = std::to_string(inbox_options_.max_length);
-        publisher_.execute({"XADD", inbox_.name(user), "MAXLEN", "~", length, "*", redis::inbox::data_field, data},
-                           [counts = counts_, done = std::move(done)](std::error_code ec, const redis::reply&) {
-                               counts->inboxed += !ec;
-                               if (done)
-                                   done(ec);
-                           });
+        store_.run(publisher_,
+                   {"1", inbox_.name(user), std::to_string(inbox_options_.max_length), expiry_, std::string(data)},
+                   [counts = counts_, done = std::move(done)](std::error_code ec, const redis::reply&) {
+                       counts->inboxed += !ec;
+                       if (done)
+                           done(ec);
+                   });
     }
 
     /// Takes what is kept for `user` (reads and deletes, in one script).
@@ -196,6 +210,8 @@ private:
     redis::subscriber subscriber_;
     backplane::detail::name_pattern inbox_;
     redis::inbox::options inbox_options_;
+    std::string expiry_; // idle_expiry, as the script takes it
+    redis::script store_{redis::inbox::store_script};
     redis::script take_{redis::inbox::take_script};
     std::shared_ptr<offline_counts> counts_;
     std::uint64_t published_ = 0;

@@ -4,12 +4,14 @@
 //       {}, broker::redis_streams(io.get_executor(), "redis://127.0.0.1:6379"));
 //
 // Every channel has a stream (`stream:{channel}`, trimmed to about
-// max_length entries). A publish runs one Lua script that XADDs the message
-// and PUBLISHes "id data" on the channel, atomically: the live order is the
-// stream's id order on every subscriber, and the stream id is the message id
-// the hub hands to its clients. Each broker holds two connections, whatever
-// the number of clients: a command connection (publishes, reads) and a
-// subscriber connection that holds every channel its hub needs.
+// max_length entries, and deleted by Redis once no message was added for
+// idle_expiry). A publish runs one Lua script that XADDs the message, sets
+// the expiry and PUBLISHes "id data" on the channel, atomically: the live
+// order is the stream's id order on every subscriber, and the stream id is
+// the message id the hub hands to its clients. Each broker holds two
+// connections, whatever the number of clients: a command connection
+// (publishes, reads) and a subscriber connection that holds every channel
+// its hub needs.
 //
 // A Broker (backplane/policies.hpp) with the optional history and offline
 // messages. What it adds to Pub/Sub:
@@ -19,16 +21,21 @@
 //   reads each stream after that id in pages (never an unbounded XRANGE);
 //   the live messages of that channel meanwhile are in the stream too, and
 //   the seam between the two is detail/catch_up.hpp's. The hub sees every
-//   message once, in order. If the id was trimmed meanwhile, what is left is
-//   delivered and the gap counted (stats().gaps). A channel that had
-//   delivered nothing yet when the connection dropped has nothing to resume
-//   from.
+//   message once, in order. If the id was trimmed meanwhile, or the stream
+//   expired, what is left is delivered and the gap counted (stats().gaps).
+//   A channel that had delivered nothing yet when the connection dropped
+//   has nothing to resume from.
 // - history() is read only once the channel's subscription is confirmed by
 //   the server: what it does not return arrives live.
 // - offline inbox (redis/inbox.hpp): a direct message (publish_direct) that
 //   no subscriber anywhere received is also appended to the user's inbox in
 //   the same script, so "nobody received it" and "it went to the inbox" are
 //   one fact; take_offline() reads and deletes the inbox in one script.
+// - every key it writes (the streams, the inboxes) expires idle_expiry after
+//   its last write, so nothing it keeps in Redis grows without a bound: not
+//   the streams of rooms nobody uses any more, nor those and the inboxes of
+//   users who never connect (any name can be sent a direct message; nothing
+//   here can tell a made-up user from one who is offline).
 // - a publish that fails with error::connection_lost may or may not have
 //   been stored; it is not retried (no duplicates).
 //
@@ -81,6 +88,16 @@ struct redis_streams_options {
     bool approximate_trim = true;
     /// Where direct messages nobody received are kept for their user.
     redis::inbox::options inbox;
+    /// A stream or inbox that nothing was written to for this long is
+    /// deleted by Redis (EXPIRE, set again by each write, in the same
+    /// script); zero: never. It bounds what the keys of made-up users and
+    /// abandoned rooms cost. A week, so that a user away over a weekend or a
+    /// short holiday still finds the direct messages kept for them, and a
+    /// client back after such a stay still resumes; a client that resumes a
+    /// channel idle for longer is told it was not recovered (a gap). One
+    /// expiry for both kinds of key: an inbox expires no later than the user
+    /// stream its entries' ids point into (each write to it writes there too).
+    std::chrono::seconds idle_expiry = std::chrono::hours(24 * 7);
     /// Entries read per page when a channel resumes after a reconnect.
     std::size_t resume_page = 500;
     /// Wait before a failed resume read is sent again.
@@ -114,7 +131,9 @@ class redis_streams {
 public:
     /// Starts connecting both connections at once.
     /// @param ex the executor of the hub that owns this broker.
-    /// @throws std::invalid_argument on a key pattern that lacks its placeholder.
+    /// @throws std::invalid_argument on a key pattern that lacks its
+    /// placeholder, a zero max_length or resume_page, or an idle_expiry
+    /// below zero or above ten years (0 is never).
     redis_streams(asio::any_io_executor ex, redis::config server, redis_streams_options options = {});
 
     /// As above, with the server read from a URL.

@@ -1,15 +1,18 @@
 // backplane/redis/inbox.hpp - the offline inbox of direct messages, in Redis.
 //
 // Messages kept for a user who has no connection anywhere go to the stream
-// `inbox:{user}` (inbox_options::key), bounded with MAXLEN ~. Both Redis
-// brokers keep it the same way, one entry a message:
+// `inbox:{user}` (inbox_options::key), bounded with MAXLEN ~, and in time:
+// each write sets the key's expiry to the broker's idle_expiry, so the inbox
+// of a user who never comes (a made-up name) goes away on its own. Both
+// Redis brokers keep it the same way, one entry a message:
 //   d   the envelope, as it would have crossed the broker (kind user)
 //   i   the message's id in the user channel's stream, where it has one
 //       (broker::redis_streams, whose replay of that stream has it too);
 //       absent, the entry's own id is the message's id
 // Whoever reads the inbox takes it with take_script, which reads and
 // deletes in one step, so two connections of one user never both get an
-// entry.
+// entry; an inbox taken to its last entry is deleted, not left empty (XDEL
+// leaves an empty stream key behind).
 #ifndef BACKPLANE_REDIS_INBOX_HPP
 #define BACKPLANE_REDIS_INBOX_HPP
 
@@ -40,7 +43,18 @@ inline constexpr std::string_view id_field = "i";
 inline constexpr std::string_view take_script = R"lua(
 local e = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[1])
 for _, x in ipairs(e) do redis.call('XDEL', KEYS[1], x[1]) end
+if redis.call('XLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[1]) end
 return e
+)lua";
+
+/// KEYS[1] the inbox; ARGV[1] the most entries kept (MAXLEN ~), ARGV[2]
+/// the expiry in seconds (0: none), ARGV[3] the data. One script, so that
+/// no inbox is ever left without its expiry (a connection lost between an
+/// XADD and its EXPIRE would).
+inline constexpr std::string_view store_script = R"lua(
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'd', ARGV[3])
+if ARGV[2] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return id
 )lua";
 
 /// The value of `field` in a stream entry's field list, or nullptr.

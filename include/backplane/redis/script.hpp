@@ -19,8 +19,10 @@
 #include <backplane/redis/connection.hpp>
 #include <backplane/redis/reply.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -86,6 +88,17 @@ private:
     std::string_view source_;
     std::shared_ptr<state> state_; // shared with copies and the load's answer
 };
+
+/// A broker's idle_expiry as its scripts take it: whole seconds, "0" for
+/// never (they skip EXPIRE then).
+/// @throws std::invalid_argument below zero (EXPIRE would delete the key at
+/// once) or above ten years (the server refuses what overflows; 0 says never).
+inline std::string expiry_argument(std::chrono::seconds idle_expiry)
+{
+    if (idle_expiry.count() < 0 || idle_expiry > std::chrono::hours(24 * 3650))
+        throw std::invalid_argument("backplane: idle_expiry must be in [0, 10 years] (0: never)");
+    return std::to_string(idle_expiry.count());
+}
 
 } // namespace backplane::redis
 

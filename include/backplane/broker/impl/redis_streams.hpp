@@ -13,14 +13,21 @@ namespace backplane::broker {
 namespace detail {
 
 // KEYS[1] the stream, KEYS[2] (optional) the inbox; ARGV: channel, max
-// length, "~" or "=", data, inbox max length. One script, so that the live
-// order on every subscriber is the stream's id order, and so that "nobody
-// received it" and "it went to the inbox" are one fact.
+// length, "~" or "=", data, inbox max length, expiry in seconds (0: none).
+// One script, so that the live order on every subscriber is the stream's id
+// order, so that "nobody received it" and "it went to the inbox" are one
+// fact, and so that no key is ever left without its expiry.
+// This is the fast path: an id "ms-N" with N > 0 shares its millisecond
+// with an earlier write to that key, whose EXPIRE set a deadline no earlier
+// than this one would (a new key's first id ends in -0), so a busy channel
+// pays for one EXPIRE a millisecond, not one a message.
 inline constexpr std::string_view publish_script = R"lua(
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], ARGV[2], '*', 'd', ARGV[4])
+if ARGV[6] ~= '0' and id:sub(-2) == '-0' then redis.call('EXPIRE', KEYS[1], ARGV[6]) end
 local n = redis.call('PUBLISH', ARGV[1], id .. ' ' .. ARGV[4])
 if n == 0 and #KEYS > 1 then
-  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], ARGV[5], '*', 'i', id, 'd', ARGV[4])
+  local kept = redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], ARGV[5], '*', 'i', id, 'd', ARGV[4])
+  if ARGV[6] ~= '0' and kept:sub(-2) == '-0' then redis.call('EXPIRE', KEYS[2], ARGV[6]) end
   return {id, 1}
 end
 return {id, 0}
@@ -64,7 +71,8 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
           subscriber(ex, server, named(":sub")),
           max_length(std::to_string(options.max_length)),
           inbox_length(std::to_string(options.inbox.max_length)),
-          trim(options.approximate_trim ? "~" : "=")
+          trim(options.approximate_trim ? "~" : "="),
+          expiry(redis::expiry_argument(options.idle_expiry))
     {
         if (options.max_length == 0 || options.resume_page == 0)
             throw std::invalid_argument("backplane: redis_streams needs max_length and resume_page > 0");
@@ -90,6 +98,7 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
                 s->on_subscriber_ready();
         });
         publish_lua.load(publisher);
+        store_lua.load(publisher);
         take_lua.load(publisher);
     }
 
@@ -100,7 +109,7 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
     {
         ++stats.published;
         std::vector<std::string> args;
-        args.reserve(8);
+        args.reserve(9);
         args.emplace_back(user.empty() ? "1" : "2");
         args.push_back(stream_key.name(channel));
         if (!user.empty())
@@ -110,6 +119,7 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
         args.emplace_back(trim);
         args.emplace_back(data);
         args.push_back(inbox_length);
+        args.push_back(expiry); /* short: no allocation of its own */
         std::weak_ptr<streams_state> w = shared_from_this();
         publish_lua.run(publisher, std::move(args), [w, done = std::move(done)](std::error_code ec, const redis::reply& r) {
             auto s = w.lock();
@@ -127,15 +137,15 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
     void store_offline(std::string_view user, std::string_view data, publish_handler done)
     {
         std::weak_ptr<streams_state> w = shared_from_this();
-        publisher.execute({"XADD", inbox_key.name(user), "MAXLEN", "~", inbox_length, "*", redis::inbox::data_field, data},
-                          [w, done = std::move(done)](std::error_code ec, const redis::reply&) {
-                              auto s = w.lock();
-                              if (!s)
-                                  return;
-                              s->stats.inboxed += !ec;
-                              if (done)
-                                  done(ec);
-                          });
+        store_lua.run(publisher, {"1", inbox_key.name(user), inbox_length, expiry, std::string(data)},
+                      [w, done = std::move(done)](std::error_code ec, const redis::reply&) {
+                          auto s = w.lock();
+                          if (!s)
+                              return;
+                          s->stats.inboxed += !ec;
+                          if (done)
+                              done(ec);
+                      });
     }
 
     // ---- subscriptions and the confirmation barrier --------------------------
@@ -407,8 +417,9 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
     backplane::detail::name_pattern stream_key, inbox_key;
     redis::connection publisher;
     redis::subscriber subscriber;
-    const std::string max_length, inbox_length, trim;
+    const std::string max_length, inbox_length, trim, expiry;
     redis::script publish_lua{publish_script};
+    redis::script store_lua{redis::inbox::store_script};
     redis::script take_lua{redis::inbox::take_script};
     message_handler handler;
     std::unordered_map<std::string, channel_state> channels;
