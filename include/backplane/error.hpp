@@ -42,6 +42,8 @@ enum class error {
     connection_lost,
     /// A message id is not of the form "ms-seq".
     invalid_stream_id,
+    /// The connection is in hub_options::max_rooms_per_connection rooms already.
+    too_many_rooms,
 };
 
 namespace detail {
@@ -67,6 +69,7 @@ public:
         case error::invalid_url: return "invalid Redis URL";
         case error::connection_lost: return "connection lost before the reply";
         case error::invalid_stream_id: return "invalid message id";
+        case error::too_many_rooms: return "too many rooms for one connection";
         }
         return "unknown backplane error";
     }

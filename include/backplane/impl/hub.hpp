@@ -202,9 +202,11 @@ std::error_code basic_hub<Transport, Broker, Locator>::join(connection_id id, st
 {
     if (auto ec = validate_name(room, options_.max_name_length))
         return ec;
-    auto result = registry_.join(id, room);
+    auto result = registry_.join(id, room, false, max_rooms());
     if (result == detail::join_result::unknown)
         return error::unknown_connection;
+    if (result == detail::join_result::full)
+        return error::too_many_rooms;
     if (result == detail::join_result::created && routes_rooms_by_channel())
         broker_.subscribe(room_channel_.name(room));
     return {};
@@ -222,9 +224,11 @@ std::error_code basic_hub<Transport, Broker, Locator>::join(connection_id id, st
         return error::invalid_stream_id;
     if (!routes_rooms_by_channel())
         return std::make_error_code(std::errc::operation_not_supported);
-    auto result = registry_.join(id, room, true);
+    auto result = registry_.join(id, room, true, max_rooms());
     if (result == detail::join_result::unknown)
         return error::unknown_connection;
+    if (result == detail::join_result::full)
+        return error::too_many_rooms;
     if (result == detail::join_result::already)
         return {};
     const std::string channel = room_channel_.name(room);
