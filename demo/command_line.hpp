@@ -9,6 +9,7 @@
 
 #include "protocol.hpp"
 
+#include <backplane/hub.hpp>
 #include <backplane/names.hpp>
 #include <backplane/transport/websocketpp.hpp>
 
@@ -33,6 +34,7 @@ struct settings {
     std::size_t max_text = 16 * 1024;
     bool presence = true;       // the user -> instance map (Redis brokers only)
     std::string direct = "user"; // direct-message routing: user, shared, instance
+    std::size_t max_rooms = backplane::hub_options{}.max_rooms_per_connection; // 0: no limit
 };
 
 // Exits (2, or 0 after --help) when the command line is not one to run with.
@@ -70,6 +72,8 @@ inline settings parse_args(int argc, char** argv)
         ->check(ms);
     app.add_option("--batch-writes", batch_writes, "one io_uring submission for many clients' frames")
         ->check(on_off);
+    app.add_option("--max-rooms", s.max_rooms, "rooms one connection may be in (0: no limit)")
+        ->check(CLI::Range(std::size_t(0), std::size_t(1) << 32));
     app.add_option("--presence", presence, "the user -> instance map (Redis brokers)")->check(on_off);
     app.add_option("--direct", s.direct, "direct-message routing")
         ->check(CLI::IsMember({"user", "shared", "instance"}));

@@ -9,6 +9,8 @@
 #ifndef BACKPLANE_DEMO_HTTP_HPP
 #define BACKPLANE_DEMO_HTTP_HPP
 
+#include "limits.hpp"
+
 #include <backplane/broker/memory.hpp>
 #include <backplane/policies.hpp>
 #include <backplane/transport/websocketpp.hpp>
@@ -48,9 +50,11 @@ response respond(std::string_view method, std::string_view target, bool draining
 }
 
 /// The /metrics page of an instance whose hub is `hub` on transport `ws`;
-/// `request_errors` counts the requests answered with an error.
+/// `request_errors` counts the requests answered with an error, `refused`
+/// what the limits refused.
 template <class Hub>
-std::string metrics(Hub& hub, const backplane::transport::websocketpp& ws, std::uint64_t request_errors)
+std::string metrics(Hub& hub, const backplane::transport::websocketpp& ws, std::uint64_t request_errors,
+                    const limits::counters& refused)
 {
     using broker_type = typename Hub::broker_type;
     constexpr bool on_redis = !std::is_same_v<broker_type, backplane::broker::memory>;
@@ -83,6 +87,8 @@ std::string metrics(Hub& hub, const backplane::transport::websocketpp& ws, std::
            "io_uring submissions that wrote many connections' frames at once.", t.write_batches);
     metric("backplane_too_big_closes_total", "counter", "Connections closed with 1009 (message too big).",
            t.too_big_closes);
+    metric("backplane_too_many_rooms_total", "counter",
+           "Joins refused because the connection was in its most rooms (--max-rooms).", refused.too_many_rooms);
     metric("backplane_broker_published_total", "counter", "Messages handed to the broker.", h.published);
     metric("backplane_broker_received_total", "counter", "Messages received from the broker.", h.received);
     metric("backplane_broker_malformed_total", "counter", "Broker messages with a malformed envelope.",

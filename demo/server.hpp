@@ -10,6 +10,7 @@
 
 #include "command_line.hpp"
 #include "http.hpp"
+#include "limits.hpp"
 #include "protocol.hpp"
 
 #include <backplane/backplane.hpp>
@@ -66,6 +67,7 @@ private:
     {
         backplane::hub_options o;
         o.instance_id = s.instance_id;
+        o.max_rooms_per_connection = s.max_rooms;
         o.direct = s.direct == "shared"     ? backplane::direct_routing::shared_channel
                    : s.direct == "instance" ? backplane::direct_routing::instance_channel
                                             : backplane::direct_routing::per_user_channel;
@@ -146,17 +148,7 @@ private:
             hub_.send_to_user(r.user, protocol::make_payload(hub_.user_of(id), r.text));
             return;
         case protocol::op::join:
-            if constexpr (keeps_history) {
-                if (r.last_id) {
-                    // "joined" goes first: the catch-up answers later, with "recovery".
-                    ws_.send_text(c, protocol::membership(true, r.room));
-                    hub_.join(id, r.room, *r.last_id, recovery_reply(c));
-                    return;
-                }
-            }
-            hub_.join(id, r.room);
-            ws_.send_text(c, protocol::membership(true, r.room));
-            return;
+            return join(c, id, r);
         case protocol::op::leave:
             hub_.leave(id, r.room);
             ws_.send_text(c, protocol::membership(false, r.room));
@@ -166,6 +158,26 @@ private:
         case protocol::op::online:
             return online(c, r.cursor);
         }
+    }
+
+    void join(const handle& c, backplane::connection_id id, const protocol::request& r)
+    {
+        std::error_code ec;
+        if constexpr (keeps_history) {
+            // "joined" still goes first: the catch-up's history is read, and
+            // "recovery" sent, later.
+            if (r.last_id)
+                ec = hub_.join(id, r.room, *r.last_id, recovery_reply(c));
+            else
+                ec = hub_.join(id, r.room);
+        } else {
+            ec = hub_.join(id, r.room);
+        }
+        if (ec == backplane::error::too_many_rooms) {
+            ++refused_.too_many_rooms;
+            return reply_error(c, limits::too_many_rooms(hub_.options().max_rooms_per_connection));
+        }
+        ws_.send_text(c, protocol::membership(true, r.room));
     }
 
     void where(const handle& c, const std::string& user)
@@ -194,7 +206,7 @@ private:
     void http(const backplane::http_request& req, backplane::http_response& res)
     {
         auto r = http::respond(req.method(), req.target(), ws_.draining(),
-                               [this] { return http::metrics(hub_, ws_, errors_); });
+                               [this] { return http::metrics(hub_, ws_, errors_, refused_); });
         res.status = r.status;
         if (r.status == 405)
             return;
@@ -211,6 +223,7 @@ private:
     protocol::request request_; // reused for every request
     std::string id_;            // reused for every frame
     std::uint64_t errors_ = 0;
+    limits::counters refused_;
 };
 
 } // namespace demo
