@@ -10,16 +10,147 @@
 
 #include "protocol.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
 namespace demo::limits {
 
+using clock = std::chrono::steady_clock;
+
 /// What the limits refused, for /metrics. They only grow.
 struct counters {
     std::uint64_t too_many_rooms = 0; ///< joins past the rooms per connection
+    std::uint64_t rate_limited = 0;   ///< requests refused over a rate
+    std::uint64_t rate_closes = 0;    ///< connections closed far past a rate
 };
+
+// ---- Rate ---------------------------------------------------------------------
+
+/// `rate` tokens a second, at most `burst` saved; starts full. A rate of 0
+/// is no limit.
+class token_bucket {
+public:
+    token_bucket() = default;
+    token_bucket(double rate, double burst, clock::time_point now)
+        : rate_(rate), burst_(burst), tokens_(burst), last_(now)
+    {
+    }
+
+    /// Whether the bucket holds `n` tokens at `now`.
+    bool holds(double n, clock::time_point now)
+    {
+        if (rate_ <= 0)
+            return true;
+        if (now > last_) {
+            tokens_ = std::min(burst_, tokens_ + rate_ * std::chrono::duration<double>(now - last_).count());
+            last_ = now;
+        }
+        return tokens_ >= n;
+    }
+
+    /// Takes `n` tokens if the bucket holds that many at `now`; takes none
+    /// otherwise (a refusal costs no tokens, so it does not push the next
+    /// allowed request further away).
+    bool take(double n, clock::time_point now)
+    {
+        if (!holds(n, now))
+            return false;
+        if (rate_ > 0)
+            tokens_ -= n;
+        return true;
+    }
+
+private:
+    double rate_ = 0;
+    double burst_ = 0;
+    double tokens_ = 0;
+    clock::time_point last_{};
+};
+
+/// The rates of one connection; a rate of 0 is no limit.
+struct rate_settings {
+    double messages = 20;              ///< requests a second, of any kind
+    double message_burst = 40;
+    double broadcasts = 2;             ///< broadcasts a second: each one is a frame to every client
+    double broadcast_burst = 10;
+    double bytes = 64 * 1024;          ///< request bytes a second
+    double byte_burst = 256 * 1024;    ///< at least the largest message, or that one never passes
+
+    /// How far refusals may outrun the allowed rate before the connection
+    /// is closed: ten bursts (of the larger burst in force).
+    double strikes() const
+    {
+        return 10 * std::max({messages > 0 ? message_burst : 0, broadcasts > 0 ? broadcast_burst : 0, 1.0});
+    }
+};
+
+/// What becomes of a request.
+enum class verdict {
+    pass,   ///< serve it
+    refuse, ///< answer rate_limited, publish nothing
+    close,  ///< refused far past the limit: close the connection (1008)
+};
+
+/// The rate limits of one connection. A request is admitted in two steps,
+/// since whether it is a broadcast is known only once it is read: every
+/// frame, read or not, passes admit() first, and a broadcast then
+/// admit_broadcast().
+///
+/// Each refusal spends a strike; strikes come back at the request rate (or
+/// the broadcast rate, or one a second), ten bursts of them at most. A
+/// client that waits when told is never closed; one that keeps sending at
+/// more than twice the rate runs out of strikes, and is closed. (Counting
+/// refusals "in a row" would not do: the one request let through each time
+/// a token comes back would start the count again.)
+class rate_limiter {
+public:
+    rate_limiter(const rate_settings& s, clock::time_point now)
+        : messages_(s.messages, s.message_burst, now),
+          broadcasts_(s.broadcasts, s.broadcast_burst, now),
+          bytes_(s.bytes, s.byte_burst, now),
+          strikes_(s.messages > 0 ? s.messages : s.broadcasts > 0 ? s.broadcasts : 1, s.strikes(), now)
+    {
+    }
+
+    /// A frame of `size` bytes.
+    verdict admit(std::size_t size, clock::time_point now)
+    {
+        // Both asked first, so that a refusal takes from neither.
+        if (!messages_.holds(1, now) || !bytes_.holds(double(size), now))
+            return refused(now);
+        messages_.take(1, now);
+        bytes_.take(double(size), now);
+        return verdict::pass;
+    }
+
+    /// A broadcast, after admit() let it pass.
+    verdict admit_broadcast(clock::time_point now)
+    {
+        return broadcasts_.take(1, now) ? verdict::pass : refused(now);
+    }
+
+private:
+    verdict refused(clock::time_point now) { return strikes_.take(1, now) ? verdict::refuse : verdict::close; }
+
+    token_bucket messages_;
+    token_bucket broadcasts_;
+    token_bucket bytes_;
+    token_bucket strikes_;
+};
+
+/// What the limits keep of one connection.
+struct connection_state {
+    rate_limiter rate;
+};
+
+/// The answer to a request over a rate.
+inline protocol::error rate_limited()
+{
+    return {"rate_limited", "too many requests: slow down (this one was not served)"};
+}
 
 // ---- Rooms ----------------------------------------------------------------------
 
