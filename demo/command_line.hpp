@@ -7,6 +7,7 @@
 #ifndef BACKPLANE_DEMO_COMMAND_LINE_HPP
 #define BACKPLANE_DEMO_COMMAND_LINE_HPP
 
+#include "limits.hpp"
 #include "protocol.hpp"
 
 #include <backplane/hub.hpp>
@@ -35,6 +36,7 @@ struct settings {
     bool presence = true;       // the user -> instance map (Redis brokers only)
     std::string direct = "user"; // direct-message routing: user, shared, instance
     std::size_t max_rooms = backplane::hub_options{}.max_rooms_per_connection; // 0: no limit
+    limits::rate_settings rates; // per connection; 0: no limit
 };
 
 // Exits (2, or 0 after --help) when the command line is not one to run with.
@@ -74,6 +76,21 @@ inline settings parse_args(int argc, char** argv)
         ->check(on_off);
     app.add_option("--max-rooms", s.max_rooms, "rooms one connection may be in (0: no limit)")
         ->check(CLI::Range(std::size_t(0), std::size_t(1) << 32));
+    const auto rate = CLI::Range(0.0, 1e9);
+    app.add_option("--max-rate", s.rates.messages, "requests a second one connection may send (0: no limit)")
+        ->check(rate);
+    app.add_option("--max-burst", s.rates.message_burst, "requests one connection may send at once")
+        ->check(CLI::Range(1.0, 1e9));
+    app.add_option("--max-broadcast-rate", s.rates.broadcasts,
+                   "broadcasts a second one connection may send (0: no limit)")
+        ->check(rate);
+    app.add_option("--max-broadcast-burst", s.rates.broadcast_burst, "broadcasts one connection may send at once")
+        ->check(CLI::Range(1.0, 1e9));
+    app.add_option("--max-bytes-rate", s.rates.bytes, "request bytes a second one connection may send (0: no limit)")
+        ->check(rate);
+    app.add_option("--max-bytes-burst", s.rates.byte_burst,
+                   "request bytes one connection may send at once (at least one largest message, 65536)")
+        ->check(CLI::Range(double(s.transport.max_inbound_message), 1e12));
     app.add_option("--presence", presence, "the user -> instance map (Redis brokers)")->check(on_off);
     app.add_option("--direct", s.direct, "direct-message routing")
         ->check(CLI::IsMember({"user", "shared", "instance"}));

@@ -89,6 +89,11 @@ std::string metrics(Hub& hub, const backplane::transport::websocketpp& ws, std::
            t.too_big_closes);
     metric("backplane_too_many_rooms_total", "counter",
            "Joins refused because the connection was in its most rooms (--max-rooms).", refused.too_many_rooms);
+    metric("backplane_rate_limited_total", "counter",
+           "Requests refused over a connection's rate (--max-rate, --max-broadcast-rate, --max-bytes-rate).",
+           refused.rate_limited);
+    metric("backplane_rate_limit_closes_total", "counter",
+           "Connections closed with 1008 for sending on far past their rate.", refused.rate_closes);
     metric("backplane_broker_published_total", "counter", "Messages handed to the broker.", h.published);
     metric("backplane_broker_received_total", "counter", "Messages received from the broker.", h.received);
     metric("backplane_broker_malformed_total", "counter", "Broker messages with a malformed envelope.",

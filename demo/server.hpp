@@ -24,6 +24,7 @@
 #include <string>
 #include <system_error>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 
 namespace demo {
@@ -50,7 +51,7 @@ public:
         });
         ws_.on_open([this](const handle& c, const backplane::http_request& req) { open(c, req); });
         ws_.on_message([this](const handle& c, std::string_view m, bool text) { message(c, m, text); });
-        ws_.on_close([this](const handle& c, const backplane::http_request&) { hub_.close(ws_transport::tag(c)); });
+        ws_.on_close([this](const handle& c, const backplane::http_request&) { close(c); });
         ws_.on_http([this](const backplane::http_request& req, backplane::http_response& res) { http(req, res); });
     }
 
@@ -114,7 +115,15 @@ private:
         if (ec)
             return ws_.close(c, backplane::transport::close_code::policy_violation, "invalid user");
         ws_transport::set_tag(c, id);
+        connections_.try_emplace(id, limits::connection_state{{settings_.rates, limits::clock::now()}});
         ws_.send_text(c, protocol::welcome(hub_.user_of(id), hub_.instance_id()));
+    }
+
+    void close(const handle& c)
+    {
+        const backplane::connection_id id = ws_transport::tag(c);
+        connections_.erase(id);
+        hub_.close(id);
     }
 
     backplane::recovery_handler recovery_reply(const handle& c)
@@ -131,12 +140,20 @@ private:
     void message(const handle& c, std::string_view payload, bool text)
     {
         const backplane::connection_id id = ws_transport::tag(c);
-        if (!hub_.contains(id))
+        const auto mine = connections_.find(id);
+        if (mine == connections_.end() || !hub_.contains(id))
+            return;
+        // Every frame counts against the rates, a bad one too; a broadcast
+        // against the broadcasts' as well, once it is read.
+        const auto now = limits::clock::now();
+        if (!admitted(c, mine->second.rate.admit(payload.size(), now)))
             return;
         protocol::error e;
         if (!reader_.read(payload, text, request_, e))
             return reply_error(c, e);
         const auto& r = request_;
+        if (r.kind == protocol::op::send && !r.to_room && !admitted(c, mine->second.rate.admit_broadcast(now)))
+            return;
         switch (r.kind) {
         case protocol::op::send:
             if (r.to_room)
@@ -158,6 +175,22 @@ private:
         case protocol::op::online:
             return online(c, r.cursor);
         }
+    }
+
+    bool admitted(const handle& c, limits::verdict v)
+    {
+        switch (v) {
+        case limits::verdict::pass: return true;
+        case limits::verdict::refuse:
+            ++refused_.rate_limited;
+            reply_error(c, limits::rate_limited());
+            return false;
+        case limits::verdict::close:
+            ++refused_.rate_closes;
+            ws_.close(c, backplane::transport::close_code::policy_violation, "rate limit");
+            return false;
+        }
+        return false;
     }
 
     void join(const handle& c, backplane::connection_id id, const protocol::request& r)
@@ -224,6 +257,7 @@ private:
     std::string id_;            // reused for every frame
     std::uint64_t errors_ = 0;
     limits::counters refused_;
+    std::unordered_map<backplane::connection_id, limits::connection_state> connections_;
 };
 
 } // namespace demo

@@ -47,6 +47,10 @@ public:
             argv.emplace_back(arg);
         for (const auto& arg : {id, std::string("--broker"), std::string("redis-pubsub"), std::string("--redis"), redis_url})
             argv.push_back(arg);
+        // The tests send as fast as they can: no rate limit, unless `extra`
+        // sets one (the last of a flag given twice holds).
+        for (const char* arg : {"--max-rate", "0", "--max-broadcast-rate", "0", "--max-bytes-rate", "0"})
+            argv.emplace_back(arg);
         argv.insert(argv.end(), extra.begin(), extra.end());
         bool memory = false;
         for (std::size_t i = 0; i + 1 < extra.size(); ++i)
