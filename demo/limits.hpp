@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace demo::limits {
@@ -25,6 +26,7 @@ struct counters {
     std::uint64_t too_many_rooms = 0; ///< joins past the rooms per connection
     std::uint64_t rate_limited = 0;   ///< requests refused over a rate
     std::uint64_t rate_closes = 0;    ///< connections closed far past a rate
+    std::uint64_t busy = 0;           ///< requests refused past the requests in flight
 };
 
 // ---- Rate ---------------------------------------------------------------------
@@ -141,16 +143,58 @@ private:
     token_bucket strikes_;
 };
 
-/// What the limits keep of one connection.
-struct connection_state {
-    rate_limiter rate;
-};
-
 /// The answer to a request over a rate.
 inline protocol::error rate_limited()
 {
     return {"rate_limited", "too many requests: slow down (this one was not served)"};
 }
+
+// ---- Requests in flight -----------------------------------------------------------
+
+/// One request that waits on Redis (where, online, a join that catches up),
+/// counted for as long as it lives: the server keeps it in the request's
+/// callback, so that it is let go however the request ends (answered, timed
+/// out, or dropped unanswered by the hub). It holds the count weakly: a
+/// connection that closes first takes its count with it.
+class request_slot {
+public:
+    /// A slot of `count`, or null if `max` are taken already (0: no limit).
+    static std::shared_ptr<request_slot> take(const std::shared_ptr<std::size_t>& count, std::size_t max)
+    {
+        if (max && *count >= max)
+            return nullptr;
+        ++*count;
+        return std::shared_ptr<request_slot>(new request_slot(count));
+    }
+
+    request_slot(const request_slot&) = delete;
+    request_slot& operator=(const request_slot&) = delete;
+
+    ~request_slot()
+    {
+        if (auto count = count_.lock())
+            --*count;
+    }
+
+private:
+    explicit request_slot(const std::shared_ptr<std::size_t>& count) : count_(count) {}
+
+    std::weak_ptr<std::size_t> count_;
+};
+
+/// The answer to a request past the requests in flight.
+inline protocol::error busy(std::size_t max)
+{
+    return {"busy", "at most " + std::to_string(max) + " requests that wait on Redis at once: wait for an answer"};
+}
+
+// ---- One connection -----------------------------------------------------------
+
+/// What the limits keep of one connection.
+struct connection_state {
+    rate_limiter rate;
+    std::shared_ptr<std::size_t> in_flight = std::make_shared<std::size_t>(0);
+};
 
 // ---- Rooms ----------------------------------------------------------------------
 

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <memory>
 
 using namespace std::chrono_literals;
 using time_point = demo::limits::clock::time_point;
@@ -131,4 +132,25 @@ TEST_CASE("limits: a client that waits when refused stays; one that keeps on far
         }
         CHECK(refused > 0);
     }
+}
+
+TEST_CASE("limits: request slots count while they live, and outlive their connection harmlessly")
+{
+    using demo::limits::request_slot;
+    auto count = std::make_shared<std::size_t>(0);
+    auto a = request_slot::take(count, 2);
+    auto b = request_slot::take(count, 2);
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK(*count == 2);
+    CHECK_FALSE(request_slot::take(count, 2));
+    a.reset(); // answered
+    CHECK(*count == 1);
+    auto c = request_slot::take(count, 2);
+    CHECK(c);
+    CHECK(request_slot::take(count, 0)); // no limit: counted, never refused
+    CHECK(*count == 2);
+    count.reset(); // the connection closed before the answers came
+    b.reset();
+    c.reset();
 }
