@@ -37,6 +37,7 @@ struct settings {
     std::string direct = "user"; // direct-message routing: user, shared, instance
     std::size_t max_rooms = backplane::hub_options{}.max_rooms_per_connection; // 0: no limit
     limits::rate_settings rates; // per connection; 0: no limit
+    std::size_t max_in_flight = 4; // requests of one connection waiting on Redis; 0: no limit
 };
 
 // Exits (2, or 0 after --help) when the command line is not one to run with.
@@ -91,6 +92,10 @@ inline settings parse_args(int argc, char** argv)
     app.add_option("--max-bytes-burst", s.rates.byte_burst,
                    "request bytes one connection may send at once (at least one largest message, 65536)")
         ->check(CLI::Range(double(s.transport.max_inbound_message), 1e12));
+    app.add_option("--max-in-flight", s.max_in_flight,
+                   "requests of one connection that may wait on Redis at once: where, online, join with last_id "
+                   "(0: no limit)")
+        ->check(CLI::Range(std::size_t(0), std::size_t(1) << 20));
     app.add_option("--presence", presence, "the user -> instance map (Redis brokers)")->check(on_off);
     app.add_option("--direct", s.direct, "direct-message routing")
         ->check(CLI::IsMember({"user", "shared", "instance"}));

@@ -94,6 +94,9 @@ std::string metrics(Hub& hub, const backplane::transport::websocketpp& ws, std::
            refused.rate_limited);
     metric("backplane_rate_limit_closes_total", "counter",
            "Connections closed with 1008 for sending on far past their rate.", refused.rate_closes);
+    metric("backplane_busy_total", "counter",
+           "Requests refused because the connection had its most waiting on Redis (--max-in-flight).",
+           refused.busy);
     metric("backplane_broker_published_total", "counter", "Messages handed to the broker.", h.published);
     metric("backplane_broker_received_total", "counter", "Messages received from the broker.", h.received);
     metric("backplane_broker_malformed_total", "counter", "Broker messages with a malformed envelope.",

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -165,15 +166,15 @@ private:
             hub_.send_to_user(r.user, protocol::make_payload(hub_.user_of(id), r.text));
             return;
         case protocol::op::join:
-            return join(c, id, r);
+            return join(c, id, mine->second, r);
         case protocol::op::leave:
             hub_.leave(id, r.room);
             ws_.send_text(c, protocol::membership(false, r.room));
             return;
         case protocol::op::where:
-            return where(c, r.user);
+            return where(c, mine->second, r.user);
         case protocol::op::online:
-            return online(c, r.cursor);
+            return online(c, mine->second, r.cursor);
         }
     }
 
@@ -193,17 +194,36 @@ private:
         return false;
     }
 
-    void join(const handle& c, backplane::connection_id id, const protocol::request& r)
+    // A slot for a request that waits on Redis, or null after answering busy.
+    std::shared_ptr<limits::request_slot> request_slot(const handle& c, limits::connection_state& mine)
+    {
+        auto slot = limits::request_slot::take(mine.in_flight, settings_.max_in_flight);
+        if (!slot) {
+            ++refused_.busy;
+            reply_error(c, limits::busy(settings_.max_in_flight));
+        }
+        return slot;
+    }
+
+    void join(const handle& c, backplane::connection_id id, limits::connection_state& mine,
+              const protocol::request& r)
     {
         std::error_code ec;
         if constexpr (keeps_history) {
             // "joined" still goes first: the catch-up's history is read, and
-            // "recovery" sent, later.
-            if (r.last_id)
-                ec = hub_.join(id, r.room, *r.last_id, recovery_reply(c));
-            else
+            // "recovery" sent, later. The slot goes with the hub's handler.
+            if (r.last_id) {
+                auto slot = request_slot(c, mine);
+                if (!slot)
+                    return;
+                ec = hub_.join(id, r.room, *r.last_id, [reply = recovery_reply(c), slot](const auto& result) {
+                    reply(result);
+                });
+            } else {
                 ec = hub_.join(id, r.room);
+            }
         } else {
+            (void)mine;
             ec = hub_.join(id, r.room);
         }
         if (ec == backplane::error::too_many_rooms) {
@@ -213,18 +233,24 @@ private:
         ws_.send_text(c, protocol::membership(true, r.room));
     }
 
-    void where(const handle& c, const std::string& user)
+    void where(const handle& c, limits::connection_state& mine, const std::string& user)
     {
-        hub_.async_where(user, [this, c, user](std::error_code ec, std::string host) {
+        auto slot = request_slot(c, mine);
+        if (!slot)
+            return;
+        hub_.async_where(user, [this, c, user, slot](std::error_code ec, std::string host) {
             if (ec)
                 return unavailable(c, ec);
             ws_.send_text(c, protocol::presence(user, host));
         });
     }
 
-    void online(const handle& c, const std::string& cursor)
+    void online(const handle& c, limits::connection_state& mine, const std::string& cursor)
     {
-        hub_.async_online(cursor, 100, [this, c](std::error_code ec, backplane::online_page page) {
+        auto slot = request_slot(c, mine);
+        if (!slot)
+            return;
+        hub_.async_online(cursor, 100, [this, c, slot](std::error_code ec, backplane::online_page page) {
             if (ec)
                 return unavailable(c, ec);
             ws_.send_text(c, protocol::online(page));
