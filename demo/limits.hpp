@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <utility>
 
 namespace demo::limits {
 
@@ -27,6 +29,8 @@ struct counters {
     std::uint64_t rate_limited = 0;   ///< requests refused over a rate
     std::uint64_t rate_closes = 0;    ///< connections closed far past a rate
     std::uint64_t busy = 0;           ///< requests refused past the requests in flight
+    std::uint64_t per_user = 0;       ///< handshakes refused past the connections per user
+    std::uint64_t per_address = 0;    ///< handshakes refused past the connections per address
 };
 
 // ---- Rate ---------------------------------------------------------------------
@@ -188,12 +192,70 @@ inline protocol::error busy(std::size_t max)
     return {"busy", "at most " + std::to_string(max) + " requests that wait on Redis at once: wait for an answer"};
 }
 
+// ---- Connections per user and per address ----------------------------------------
+
+/// Why a connection may not open.
+enum class too_many { none, per_user, per_address };
+
+/// The open connections of each source address, and the limits on
+/// connections per user and per address (0: no limit). An address is
+/// forgotten with its last connection, so that the table holds what is
+/// open, not every address ever seen.
+class connection_counts {
+public:
+    connection_counts(std::size_t per_user, std::size_t per_address) : per_user_(per_user), per_address_(per_address)
+    {
+    }
+
+    /// Whether one more connection may open for a user that has
+    /// `user_connections` open, from `address`.
+    too_many check(std::size_t user_connections, const std::string& address) const
+    {
+        if (per_user_ && user_connections >= per_user_)
+            return too_many::per_user;
+        if (per_address_ && !address.empty()) {
+            const auto it = open_.find(address);
+            if (it != open_.end() && it->second >= per_address_)
+                return too_many::per_address;
+        }
+        return too_many::none;
+    }
+
+    void opened(const std::string& address) { ++open_[address]; }
+
+    void closed(const std::string& address)
+    {
+        const auto it = open_.find(address);
+        if (it != open_.end() && --it->second == 0)
+            open_.erase(it);
+    }
+
+    /// The HTTP body of a refused handshake.
+    std::string why(too_many t) const
+    {
+        return t == too_many::per_user
+                   ? "too many connections for this user (at most " + std::to_string(per_user_) + ")\n"
+                   : "too many connections from this address (at most " + std::to_string(per_address_) + ")\n";
+    }
+
+private:
+    std::size_t per_user_;
+    std::size_t per_address_;
+    std::unordered_map<std::string, std::size_t> open_;
+};
+
 // ---- One connection -----------------------------------------------------------
 
 /// What the limits keep of one connection.
 struct connection_state {
+    connection_state(const rate_settings& rates, clock::time_point now, std::string peer)
+        : rate(rates, now), address(std::move(peer))
+    {
+    }
+
     rate_limiter rate;
     std::shared_ptr<std::size_t> in_flight = std::make_shared<std::size_t>(0);
+    std::string address; ///< the peer's, counted in connection_counts
 };
 
 // ---- Rooms ----------------------------------------------------------------------

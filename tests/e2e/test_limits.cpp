@@ -154,3 +154,26 @@ TEST_CASE("limits: request slots count while they live, and outlive their connec
     b.reset();
     c.reset();
 }
+
+TEST_CASE("limits: connections per user and per address, an address forgotten with its last connection")
+{
+    using demo::limits::connection_counts;
+    using demo::limits::too_many;
+    connection_counts counts(2, 3);
+    CHECK(counts.check(1, "10.0.0.1") == too_many::none);
+    CHECK(counts.check(2, "10.0.0.1") == too_many::per_user);
+    for (int i = 0; i < 3; ++i)
+        counts.opened("10.0.0.1");
+    CHECK(counts.check(0, "10.0.0.1") == too_many::per_address);
+    CHECK(counts.check(0, "10.0.0.2") == too_many::none);
+    CHECK(counts.check(0, "") == too_many::none); // unknown: not counted
+    counts.closed("10.0.0.1");
+    CHECK(counts.check(0, "10.0.0.1") == too_many::none);
+    CHECK(counts.why(too_many::per_user) == "too many connections for this user (at most 2)\n");
+    CHECK(counts.why(too_many::per_address) == "too many connections from this address (at most 3)\n");
+
+    connection_counts off(0, 0);
+    for (int i = 0; i < 100; ++i)
+        off.opened("10.0.0.1");
+    CHECK(off.check(1000, "10.0.0.1") == too_many::none);
+}
