@@ -38,6 +38,8 @@ struct settings {
     std::size_t max_rooms = backplane::hub_options{}.max_rooms_per_connection; // 0: no limit
     limits::rate_settings rates; // per connection; 0: no limit
     std::size_t max_in_flight = 4; // requests of one connection waiting on Redis; 0: no limit
+    std::size_t max_per_user = 16;   // connections of one user on this instance; 0: no limit
+    std::size_t max_per_address = 0; // connections from one peer address; 0: no limit
 };
 
 // Exits (2, or 0 after --help) when the command line is not one to run with.
@@ -96,6 +98,13 @@ inline settings parse_args(int argc, char** argv)
                    "requests of one connection that may wait on Redis at once: where, online, join with last_id "
                    "(0: no limit)")
         ->check(CLI::Range(std::size_t(0), std::size_t(1) << 20));
+    app.add_option("--max-connections-per-user", s.max_per_user,
+                   "connections one user may have open on this instance (0: no limit)")
+        ->check(CLI::Range(std::size_t(0), std::size_t(1) << 32));
+    app.add_option("--max-connections-per-address", s.max_per_address,
+                   "connections one peer address may have open (0: no limit; behind a load balancer or NAT, "
+                   "many clients share one)")
+        ->check(CLI::Range(std::size_t(0), std::size_t(1) << 32));
     app.add_option("--presence", presence, "the user -> instance map (Redis brokers)")->check(on_off);
     app.add_option("--direct", s.direct, "direct-message routing")
         ->check(CLI::IsMember({"user", "shared", "instance"}));

@@ -97,6 +97,12 @@ std::string metrics(Hub& hub, const backplane::transport::websocketpp& ws, std::
     metric("backplane_busy_total", "counter",
            "Requests refused because the connection had its most waiting on Redis (--max-in-flight).",
            refused.busy);
+    metric("backplane_connections_per_user_refused_total", "counter",
+           "Handshakes refused (429) or connections closed (1008) past --max-connections-per-user.",
+           refused.per_user);
+    metric("backplane_connections_per_address_refused_total", "counter",
+           "Handshakes refused (429) or connections closed (1008) past --max-connections-per-address.",
+           refused.per_address);
     metric("backplane_broker_published_total", "counter", "Messages handed to the broker.", h.published);
     metric("backplane_broker_received_total", "counter", "Messages received from the broker.", h.received);
     metric("backplane_broker_malformed_total", "counter", "Broker messages with a malformed envelope.",

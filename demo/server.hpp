@@ -45,7 +45,8 @@ class server {
 public:
     server(asio::io_context& io, const settings& s, Broker broker, Locator locator)
         : settings_(s), ws_(io, s.transport), hub_(ws_, std::move(broker), std::move(locator), hub_options(s)),
-          reader_({keeps_history, knows_users, s.max_text, hub_.options().max_name_length})
+          reader_({keeps_history, knows_users, s.max_text, hub_.options().max_name_length}),
+          counts_(s.max_per_user, s.max_per_address)
     {
         ws_.on_validate([this](const backplane::http_request& req, backplane::http_response& res) {
             return validate(req, res);
@@ -92,7 +93,44 @@ private:
             res.body = "the query parameter user must be a valid user name\n";
             return false;
         }
-        return true;
+        return admit_connection(req, res);
+    }
+
+    // Connections per user and per address, refused at the handshake with 429.
+    bool admit_connection(const backplane::http_request& req, backplane::http_response& res)
+    {
+        const auto why = counts_.check(hub_.user_connections(*protocol::ws_user(req)), req.peer_address());
+        if (why == limits::too_many::none)
+            return true;
+        count(why);
+        res.status = 429;
+        res.body = counts_.why(why);
+        return false;
+    }
+
+    // Checked again at the open: handshakes validated in the same turn are
+    // not open yet, and were not counted.
+    bool admit_open(const handle& c, const backplane::http_request& req, const std::string& user)
+    {
+        const auto why = counts_.check(hub_.user_connections(user), req.peer_address());
+        if (why == limits::too_many::none)
+            return true;
+        count(why);
+        ws_.close(c, backplane::transport::close_code::policy_violation, "too many connections");
+        return false;
+    }
+
+    void count(limits::too_many why)
+    {
+        ++(why == limits::too_many::per_user ? refused_.per_user : refused_.per_address);
+    }
+
+    // What the limits keep of an open connection.
+    void track(backplane::connection_id id, const backplane::http_request& req)
+    {
+        const auto& state =
+            connections_.try_emplace(id, settings_.rates, limits::clock::now(), req.peer_address()).first->second;
+        counts_.opened(state.address);
     }
 
     void open(const handle& c, const backplane::http_request& req)
@@ -100,6 +138,8 @@ private:
         std::error_code ec;
         backplane::connection_id id = backplane::no_connection;
         const std::string user = *protocol::ws_user(req);
+        if (!admit_open(c, req, user))
+            return;
         if constexpr (keeps_history) {
             const auto last_id = req.query_parameter("last_id");
             const auto last_dm_id = req.query_parameter("last_dm_id");
@@ -116,14 +156,17 @@ private:
         if (ec)
             return ws_.close(c, backplane::transport::close_code::policy_violation, "invalid user");
         ws_transport::set_tag(c, id);
-        connections_.try_emplace(id, limits::connection_state{{settings_.rates, limits::clock::now()}});
+        track(id, req);
         ws_.send_text(c, protocol::welcome(hub_.user_of(id), hub_.instance_id()));
     }
 
     void close(const handle& c)
     {
         const backplane::connection_id id = ws_transport::tag(c);
-        connections_.erase(id);
+        if (const auto it = connections_.find(id); it != connections_.end()) {
+            counts_.closed(it->second.address);
+            connections_.erase(it);
+        }
         hub_.close(id);
     }
 
@@ -283,6 +326,7 @@ private:
     std::string id_;            // reused for every frame
     std::uint64_t errors_ = 0;
     limits::counters refused_;
+    limits::connection_counts counts_;
     std::unordered_map<backplane::connection_id, limits::connection_state> connections_;
 };
 

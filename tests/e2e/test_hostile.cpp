@@ -6,6 +6,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <map>
 #include <memory>
 #include <optional>
@@ -19,13 +23,45 @@ using namespace std::chrono_literals;
 namespace {
 
 // The observers get a broadcast sent after the attack, by a client that did
-// nothing wrong, and nothing of the attack before it.
-void observers_served(instance& at, const std::vector<ws_client*>& observers, const std::string& text)
+// nothing wrong (a new one, unless `sender` is given), and nothing of the
+// attack before it.
+void observers_served(instance& at, const std::vector<ws_client*>& observers, const std::string& text,
+                      ws_client* sender = nullptr)
 {
-    auto sender = at.connect("bystander");
+    std::unique_ptr<ws_client> bystander;
+    if (!sender)
+        sender = (bystander = at.connect("bystander")).get();
     sender->send_text(R"({"op":"send","text":")" + text + R"("})");
     for (auto* o : observers)
         CHECK(texts_until(*o, text).empty());
+}
+
+// Writes the handshakes of `paths` at once, before reading any answer: the
+// instance validates them all before any is open. @returns the status line
+// of each answer.
+std::vector<std::string> handshakes_together(std::uint16_t port, const std::vector<std::string>& paths,
+                                             std::vector<int>& fds)
+{
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+        fds.push_back(connect_loopback(port));
+        REQUIRE(fds.back() >= 0);
+    }
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+        const std::string req = handshake_request(paths[i]);
+        REQUIRE(::send(fds[i], req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size()));
+    }
+    std::vector<std::string> status;
+    for (const int fd : fds) {
+        const timeval wait{5, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+        std::string in;
+        char buf[4096];
+        ssize_t n = 0;
+        while (in.find("\r\n\r\n") == std::string::npos && (n = ::recv(fd, buf, sizeof buf, 0)) > 0)
+            in.append(buf, static_cast<std::size_t>(n));
+        status.push_back(status_line(in));
+    }
+    return status;
 }
 
 } // namespace
@@ -219,4 +255,67 @@ TEST_CASE("hostile: joins with last_id past --max-in-flight are answered busy an
     attacker->send_text(R"({"op":"join","room":"r4","last_id":"0-0"})");
     CHECK(answers(*attacker, 2) == std::map<std::string, int>{{"joined", 1}, {"recovery", 1}});
     observers_served(c.a, {near.get(), far.get()}, "after the joins");
+}
+
+TEST_CASE("hostile: connections past --max-connections-per-user are refused with 429")
+{
+    cluster c({"--max-connections-per-user", "2"});
+    auto near = c.a.connect("alice");
+    auto far = c.b.connect("bob");
+    auto one = c.a.connect("mallory");
+    auto two = c.a.connect("mallory");
+    for (int i = 0; i < 3; ++i) {
+        const auto answer = round_trip(c.a.port(), handshake_request("/ws?user=mallory"));
+        CHECK(status_line(answer) == "HTTP/1.1 429 Too Many Requests");
+        CHECK(body_of(answer) == "too many connections for this user (at most 2)\n");
+    }
+    CHECK(c.a.metric("backplane_connections_per_user_refused_total") == 3);
+    // The limit is per instance, and the user's connections work.
+    auto elsewhere = c.b.connect("mallory");
+    // One gone: room for one more.
+    one.reset();
+    REQUIRE(wait_until([&] { return c.a.metric("websocket_connections_total") == 2; }));
+    auto again = c.a.connect("mallory");
+    observers_served(c.a, {near.get(), far.get(), two.get(), elsewhere.get(), again.get()}, "after the users");
+}
+
+TEST_CASE("hostile: handshakes of one user written at once are held to the per-user limit too")
+{
+    instance a("a", "redis://127.0.0.1:1", {"--broker", "memory", "--max-connections-per-user", "2"});
+    auto near = a.connect("alice");
+    std::vector<int> fds;
+    const auto status = handshakes_together(a.port(), std::vector<std::string>(5, "/ws?user=mallory"), fds);
+    int upgraded = 0, refused = 0;
+    for (const auto& line : status) {
+        upgraded += line == "HTTP/1.1 101 Switching Protocols";
+        refused += line == "HTTP/1.1 429 Too Many Requests";
+    }
+    CHECK(upgraded + refused == 5);
+    // Refused at the handshake, or, where the instance validated several
+    // before any was open, closed (1008) as they open: two stay either way.
+    CHECK(wait_until([&] { return a.metric("websocket_connections_total") == 3; }));
+    CHECK(a.metric("backplane_connections_per_user_refused_total") == 3);
+    for (const int fd : fds)
+        ::close(fd);
+    observers_served(a, {near.get()}, "after the burst");
+}
+
+TEST_CASE("hostile: connections past --max-connections-per-address are refused with 429")
+{
+    // Every client here is 127.0.0.1: the observer first, then the attacker's.
+    cluster c({"--max-connections-per-address", "3"});
+    auto near = c.a.connect("alice");
+    auto far = c.b.connect("bob");
+    auto one = c.a.connect("mallory");
+    auto two = c.a.connect("eve");
+    for (const char* user : {"mallory", "trent", "oscar"}) {
+        const auto answer = round_trip(c.a.port(), handshake_request(std::string("/ws?user=") + user));
+        CHECK(status_line(answer) == "HTTP/1.1 429 Too Many Requests");
+        CHECK(body_of(answer) == "too many connections from this address (at most 3)\n");
+    }
+    CHECK(c.a.metric("backplane_connections_per_address_refused_total") == 3);
+    two.reset();
+    REQUIRE(wait_until([&] { return c.a.metric("websocket_connections_total") == 2; }));
+    auto again = c.a.connect("trent");
+    observers_served(c.a, {near.get(), far.get(), again.get()}, "after the addresses", one.get());
 }
