@@ -91,7 +91,7 @@ TEST_CASE("limits: requests, broadcasts and bytes each have their rate")
     }
 }
 
-TEST_CASE("limits: a client that waits when refused stays; one that keeps on far past the rate is closed")
+TEST_CASE("limits: a client that waits when refused stays, one that keeps on far past the rate is closed")
 {
     const auto t0 = time_point{};
     rate_settings s;
