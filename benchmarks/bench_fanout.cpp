@@ -10,6 +10,10 @@
 //
 // Counters: deliveries per second, and heap allocations per message and per
 // delivery, counted by replacing the global operator new in this program.
+//
+// join_leave: one join and one leave by a connection that is in N rooms
+// already, of a room whose other member is in N rooms too (so that leaving
+// moves it in the room's list): the cost must not grow with N.
 #include <backplane/backplane.hpp>
 
 #include <asio/io_context.hpp>
@@ -67,5 +71,30 @@ static void fanout(benchmark::State& state)
     state.counters["allocs/delivery"] = allocated / (messages * double(n));
 }
 BENCHMARK(fanout)->Arg(1000)->Arg(10000)->Arg(100000)->Unit(benchmark::kMicrosecond);
+
+static void join_leave(benchmark::State& state)
+{
+    using namespace backplane;
+    const auto n = static_cast<std::size_t>(state.range(0));
+    asio::io_context io;
+    broker::memory_bus bus;
+    hub_options o;
+    o.max_rooms_per_connection = 0;
+    memory_hub hub({}, broker::memory(bus, io.get_executor()), o);
+    std::error_code ec;
+    const auto joiner = hub.open(transport::memory::make_connection(), "joiner", ec);
+    const auto other = hub.open(transport::memory::make_connection(), "other", ec);
+    for (std::size_t i = 0; i < n; ++i) {
+        hub.join(joiner, "held" + std::to_string(i));
+        hub.join(other, "also" + std::to_string(i));
+    }
+    hub.join(other, "busy"); // the room stays: no subscribe per iteration
+    for (auto _ : state) {
+        hub.join(joiner, "busy");
+        hub.leave(joiner, "busy");
+    }
+    state.counters["rooms held"] = double(n);
+}
+BENCHMARK(join_leave)->Arg(1)->Arg(8)->Arg(100)->Arg(1000)->Arg(10000);
 
 BENCHMARK_MAIN();

@@ -68,13 +68,15 @@ start_redis() {
 }
 
 # start_instance ID [FLAGS...]: a backplane-instance on redis-pubsub (unless
-# FLAGS say otherwise) that verifies tokens; sets port_ID and pid_ID.
+# FLAGS say otherwise) that verifies tokens; sets port_ID and pid_ID. Without
+# rate limits: the load generator's senders send far faster than a person
+# (FLAGS may set them).
 start_instance() {
   local id=$1
   shift
   "$cluster_build/demo/backplane-instance" --port 0 --address 127.0.0.1 --instance-id "$id" \
     --broker redis-pubsub --redis "redis://127.0.0.1:$redis_port" --auth jwt --auth-key "$cluster_token_key" \
-    "$@" >"$cluster_work/$id.log" 2>&1 &
+    --max-rate 0 --max-broadcast-rate 0 --max-bytes-rate 0 "$@" >"$cluster_work/$id.log" 2>&1 &
   local pid=$!
   cluster_pids+=("$pid")
   until grep -q '^listening on' "$cluster_work/$id.log" 2>/dev/null; do

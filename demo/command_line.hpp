@@ -7,9 +7,11 @@
 #ifndef BACKPLANE_DEMO_COMMAND_LINE_HPP
 #define BACKPLANE_DEMO_COMMAND_LINE_HPP
 
+#include "limits.hpp"
 #include "protocol.hpp"
 
 #include <backplane/auth/jwt.hpp>
+#include <backplane/hub.hpp>
 #include <backplane/names.hpp>
 #include <backplane/transport/websocketpp.hpp>
 
@@ -53,6 +55,11 @@ struct settings {
     /// The Redis password, from a file or the environment: a password in
     /// --redis shows in `ps` to every user of the machine.
     std::optional<std::string> redis_password;
+    std::size_t max_rooms = backplane::hub_options{}.max_rooms_per_connection; // 0: no limit
+    limits::rate_settings rates; // per connection; 0: no limit
+    std::size_t max_in_flight = 4; // requests of one connection waiting on Redis; 0: no limit
+    std::size_t max_per_user = 16;   // connections of one user on this instance; 0: no limit
+    std::size_t max_per_address = 0; // connections from one peer address; 0: no limit
 };
 
 // The contents of `path`, or nullopt if it cannot be read.
@@ -141,6 +148,34 @@ inline settings parse_args(int argc, char** argv)
         ->check(ms);
     app.add_option("--batch-writes", batch_writes, "one io_uring submission for many clients' frames")
         ->check(on_off);
+    app.add_option("--max-rooms", s.max_rooms, "rooms one connection may be in (0: no limit)")
+        ->check(CLI::Range(std::size_t(0), std::size_t(1) << 32));
+    const auto rate = CLI::Range(0.0, 1e9);
+    app.add_option("--max-rate", s.rates.messages, "requests a second one connection may send (0: no limit)")
+        ->check(rate);
+    app.add_option("--max-burst", s.rates.message_burst, "requests one connection may send at once")
+        ->check(CLI::Range(1.0, 1e9));
+    app.add_option("--max-broadcast-rate", s.rates.broadcasts,
+                   "broadcasts a second one connection may send (0: no limit)")
+        ->check(rate);
+    app.add_option("--max-broadcast-burst", s.rates.broadcast_burst, "broadcasts one connection may send at once")
+        ->check(CLI::Range(1.0, 1e9));
+    app.add_option("--max-bytes-rate", s.rates.bytes, "request bytes a second one connection may send (0: no limit)")
+        ->check(rate);
+    app.add_option("--max-bytes-burst", s.rates.byte_burst,
+                   "request bytes one connection may send at once (at least one largest message, 65536)")
+        ->check(CLI::Range(double(s.transport.max_inbound_message), 1e12));
+    app.add_option("--max-in-flight", s.max_in_flight,
+                   "requests of one connection that may wait on Redis at once: where, online, join with last_id "
+                   "(0: no limit)")
+        ->check(CLI::Range(std::size_t(0), std::size_t(1) << 20));
+    app.add_option("--max-connections-per-user", s.max_per_user,
+                   "connections one user may have open on this instance (0: no limit)")
+        ->check(CLI::Range(std::size_t(0), std::size_t(1) << 32));
+    app.add_option("--max-connections-per-address", s.max_per_address,
+                   "connections one peer address may have open (0: no limit; behind a load balancer or NAT, "
+                   "many clients share one)")
+        ->check(CLI::Range(std::size_t(0), std::size_t(1) << 32));
     app.add_option("--presence", presence, "the user -> instance map (Redis brokers)")->check(on_off);
     app.add_option("--direct", s.direct, "direct-message routing")
         ->check(CLI::IsMember({"user", "shared", "instance"}));

@@ -9,6 +9,8 @@
 #ifndef BACKPLANE_DEMO_HTTP_HPP
 #define BACKPLANE_DEMO_HTTP_HPP
 
+#include "limits.hpp"
+
 #include <backplane/broker/memory.hpp>
 #include <backplane/policies.hpp>
 #include <backplane/transport/websocketpp.hpp>
@@ -65,9 +67,11 @@ inline std::string label_value(std::string_view value)
 }
 
 /// The /metrics page of an instance whose hub is `hub` on transport `ws`;
-/// `request_errors` counts the requests answered with an error.
+/// `request_errors` counts the requests answered with an error, `refused`
+/// what the limits refused.
 template <class Hub>
-std::string metrics(Hub& hub, const backplane::transport::websocketpp& ws, std::uint64_t request_errors)
+std::string metrics(Hub& hub, const backplane::transport::websocketpp& ws, std::uint64_t request_errors,
+                    const limits::counters& refused)
 {
     using broker_type = typename Hub::broker_type;
     constexpr bool on_redis = !std::is_same_v<broker_type, backplane::broker::memory>;
@@ -100,6 +104,22 @@ std::string metrics(Hub& hub, const backplane::transport::websocketpp& ws, std::
            "io_uring submissions that wrote many connections' frames at once.", t.write_batches);
     metric("backplane_too_big_closes_total", "counter", "Connections closed with 1009 (message too big).",
            t.too_big_closes);
+    metric("backplane_too_many_rooms_total", "counter",
+           "Joins refused because the connection was in its most rooms (--max-rooms).", refused.too_many_rooms);
+    metric("backplane_rate_limited_total", "counter",
+           "Requests refused over a connection's rate (--max-rate, --max-broadcast-rate, --max-bytes-rate).",
+           refused.rate_limited);
+    metric("backplane_rate_limit_closes_total", "counter",
+           "Connections closed with 1008 for sending on far past their rate.", refused.rate_closes);
+    metric("backplane_busy_total", "counter",
+           "Requests refused because the connection had its most waiting on Redis (--max-in-flight).",
+           refused.busy);
+    metric("backplane_connections_per_user_refused_total", "counter",
+           "Handshakes refused (429) or connections closed (1008) past --max-connections-per-user.",
+           refused.per_user);
+    metric("backplane_connections_per_address_refused_total", "counter",
+           "Handshakes refused (429) or connections closed (1008) past --max-connections-per-address.",
+           refused.per_address);
     metric("backplane_broker_published_total", "counter", "Messages handed to the broker.", h.published);
     metric("backplane_broker_received_total", "counter", "Messages received from the broker.", h.received);
     metric("backplane_broker_malformed_total", "counter", "Broker messages with a malformed envelope.",

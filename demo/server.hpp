@@ -11,6 +11,7 @@
 
 #include "command_line.hpp"
 #include "http.hpp"
+#include "limits.hpp"
 #include "protocol.hpp"
 
 #include <backplane/auth/jwt.hpp>
@@ -23,6 +24,7 @@
 #include <cstdint>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <queue>
 #include <string>
@@ -50,7 +52,7 @@ public:
     server(asio::io_context& io, const settings& s, Broker broker, Locator locator)
         : settings_(s), ws_(io, s.transport), hub_(ws_, std::move(broker), std::move(locator), hub_options(s)),
           reader_({keeps_history, knows_users, s.max_text, hub_.options().max_name_length, s.jwt.has_value()}),
-          expiry_timer_(io)
+          expiry_timer_(io), counts_(s.max_per_user, s.max_per_address)
     {
         if (s.jwt)
             verifier_.emplace(*s.jwt);
@@ -61,10 +63,7 @@ public:
         });
         ws_.on_open([this](const handle& c, const backplane::http_request& req) { open(c, req); });
         ws_.on_message([this](const handle& c, std::string_view m, bool text) { message(c, m, text); });
-        ws_.on_close([this](const handle& c, const backplane::http_request&) {
-            grants_.erase(ws_transport::tag(c));
-            hub_.close(ws_transport::tag(c));
-        });
+        ws_.on_close([this](const handle& c, const backplane::http_request&) { close(c); });
         ws_.on_http([this](const backplane::http_request& req, backplane::http_response& res) { http(req, res); });
     }
 
@@ -93,6 +92,7 @@ private:
     {
         backplane::hub_options o;
         o.instance_id = s.instance_id;
+        o.max_rooms_per_connection = s.max_rooms;
         o.direct = s.direct == "shared"     ? backplane::direct_routing::shared_channel
                    : s.direct == "instance" ? backplane::direct_routing::instance_channel
                                             : backplane::direct_routing::per_user_channel;
@@ -184,11 +184,47 @@ private:
                 return refuse(res, 401, ec.message() + ": present a token as Authorization: Bearer TOKEN, "
                                                        "a subprotocol bearer.TOKEN or ?token=TOKEN");
             }
-            return true;
+            return admit_connection(req, res, id.user);
         }
         if (backplane::validate_name(*user))
             return refuse(res, 400, "the query parameter user must be a valid user name");
-        return true;
+        return admit_connection(req, res, *user);
+    }
+
+    // Connections per user and per address, refused at the handshake with 429.
+    bool admit_connection(const backplane::http_request& req, backplane::http_response& res, const std::string& user)
+    {
+        const auto why = counts_.check(hub_.user_connections(user), req.peer_address());
+        if (why == limits::too_many::none)
+            return true;
+        count(why);
+        res.status = 429;
+        res.body = counts_.why(why);
+        return false;
+    }
+    // Checked again at the open: handshakes validated in the same turn are
+    // not open yet, and were not counted.
+    bool admit_open(const handle& c, const backplane::http_request& req, const std::string& user)
+    {
+        const auto why = counts_.check(hub_.user_connections(user), req.peer_address());
+        if (why == limits::too_many::none)
+            return true;
+        count(why);
+        ws_.close(c, backplane::transport::close_code::policy_violation, "too many connections");
+        return false;
+    }
+
+    void count(limits::too_many why)
+    {
+        ++(why == limits::too_many::per_user ? refused_.per_user : refused_.per_address);
+    }
+
+    // What the limits keep of an open connection.
+    void track(backplane::connection_id id, const backplane::http_request& req)
+    {
+        const auto& state =
+            connections_.try_emplace(id, settings_.rates, limits::clock::now(), req.peer_address()).first->second;
+        counts_.opened(state.address);
     }
 
     static bool offers_subprotocol(const backplane::http_request& req)
@@ -218,6 +254,8 @@ private:
                 return ws_.close(c, backplane::transport::close_code::policy_violation, why.message());
             user = identity.user;
         }
+        if (!admit_open(c, req, user))
+            return;
         if constexpr (keeps_history) {
             const auto last_id = req.query_parameter("last_id");
             const auto last_dm_id = req.query_parameter("last_dm_id");
@@ -236,7 +274,19 @@ private:
         ws_transport::set_tag(c, id);
         if (verifier_)
             grant(c, id, std::move(identity));
+        track(id, req);
         ws_.send_text(c, protocol::welcome(hub_.user_of(id), hub_.instance_id()));
+    }
+
+    void close(const handle& c)
+    {
+        const backplane::connection_id id = ws_transport::tag(c);
+        if (const auto it = connections_.find(id); it != connections_.end()) {
+            counts_.closed(it->second.address);
+            connections_.erase(it);
+        }
+        grants_.erase(id);
+        hub_.close(id);
     }
 
     backplane::recovery_handler recovery_reply(const handle& c)
@@ -253,12 +303,20 @@ private:
     void message(const handle& c, std::string_view payload, bool text)
     {
         const backplane::connection_id id = ws_transport::tag(c);
-        if (!hub_.contains(id))
+        const auto mine = connections_.find(id);
+        if (mine == connections_.end() || !hub_.contains(id))
+            return;
+        // Every frame counts against the rates, a bad one too; a broadcast
+        // against the broadcasts' as well, once it is read.
+        const auto now = limits::clock::now();
+        if (!admitted(c, mine->second.rate.admit(payload.size(), now)))
             return;
         protocol::error e;
         if (!reader_.read(payload, text, request_, e))
             return reply_error(c, e);
         const auto& r = request_;
+        if (r.kind == protocol::op::send && !r.to_room && !admitted(c, mine->second.rate.admit_broadcast(now)))
+            return;
         switch (r.kind) {
         case protocol::op::send:
             if (r.to_room) {
@@ -277,19 +335,7 @@ private:
             hub_.send_to_user(r.user, protocol::make_payload(hub_.user_of(id), r.text));
             return;
         case protocol::op::join:
-            if (hub_.allowed(id, backplane::action::join, r.room))
-                return forbidden(c, "not allowed to join room " + r.room);
-            if constexpr (keeps_history) {
-                if (r.last_id) {
-                    // "joined" goes first: the catch-up answers later, with "recovery".
-                    ws_.send_text(c, protocol::membership(true, r.room));
-                    hub_.join(id, r.room, *r.last_id, recovery_reply(c));
-                    return;
-                }
-            }
-            hub_.join(id, r.room);
-            ws_.send_text(c, protocol::membership(true, r.room));
-            return;
+            return join(c, id, mine->second, r);
         case protocol::op::leave:
             hub_.leave(id, r.room);
             ws_.send_text(c, protocol::membership(false, r.room));
@@ -297,11 +343,11 @@ private:
         case protocol::op::where:
             if (hub_.allowed(id, backplane::action::where, r.user))
                 return forbidden(c, "not allowed to ask where " + r.user + " is");
-            return where(c, r.user);
+            return where(c, mine->second, r.user);
         case protocol::op::online:
             if (hub_.allowed(id, backplane::action::online))
                 return forbidden(c, "this server does not list who is online (--online off)");
-            return online(c, r.cursor);
+            return online(c, mine->second, r.cursor);
         case protocol::op::refresh:
             return refresh(c, id, r.token);
         }
@@ -356,18 +402,81 @@ private:
         });
     }
 
-    void where(const handle& c, const std::string& user)
+    bool admitted(const handle& c, limits::verdict v)
     {
-        hub_.async_where(user, [this, c, user](std::error_code ec, std::string host) {
+        switch (v) {
+        case limits::verdict::pass: return true;
+        case limits::verdict::refuse:
+            ++refused_.rate_limited;
+            reply_error(c, limits::rate_limited());
+            return false;
+        case limits::verdict::close:
+            ++refused_.rate_closes;
+            ws_.close(c, backplane::transport::close_code::policy_violation, "rate limit");
+            return false;
+        }
+        return false;
+    }
+
+    // A slot for a request that waits on Redis, or null after answering busy.
+    std::shared_ptr<limits::request_slot> request_slot(const handle& c, limits::connection_state& mine)
+    {
+        auto slot = limits::request_slot::take(mine.in_flight, settings_.max_in_flight);
+        if (!slot) {
+            ++refused_.busy;
+            reply_error(c, limits::busy(settings_.max_in_flight));
+        }
+        return slot;
+    }
+
+    void join(const handle& c, backplane::connection_id id, limits::connection_state& mine,
+              const protocol::request& r)
+    {
+        if (hub_.allowed(id, backplane::action::join, r.room))
+            return forbidden(c, "not allowed to join room " + r.room);
+        std::error_code ec;
+        if constexpr (keeps_history) {
+            // "joined" still goes first: the catch-up's history is read, and
+            // "recovery" sent, later. The slot goes with the hub's handler.
+            if (r.last_id) {
+                auto slot = request_slot(c, mine);
+                if (!slot)
+                    return;
+                ec = hub_.join(id, r.room, *r.last_id, [reply = recovery_reply(c), slot](const auto& result) {
+                    reply(result);
+                });
+            } else {
+                ec = hub_.join(id, r.room);
+            }
+        } else {
+            (void)mine;
+            ec = hub_.join(id, r.room);
+        }
+        if (ec == backplane::error::too_many_rooms) {
+            ++refused_.too_many_rooms;
+            return reply_error(c, limits::too_many_rooms(hub_.options().max_rooms_per_connection));
+        }
+        ws_.send_text(c, protocol::membership(true, r.room));
+    }
+
+    void where(const handle& c, limits::connection_state& mine, const std::string& user)
+    {
+        auto slot = request_slot(c, mine);
+        if (!slot)
+            return;
+        hub_.async_where(user, [this, c, user, slot](std::error_code ec, std::string host) {
             if (ec)
                 return unavailable(c, ec);
             ws_.send_text(c, protocol::presence(user, host));
         });
     }
 
-    void online(const handle& c, const std::string& cursor)
+    void online(const handle& c, limits::connection_state& mine, const std::string& cursor)
     {
-        hub_.async_online(cursor, 100, [this, c](std::error_code ec, backplane::online_page page) {
+        auto slot = request_slot(c, mine);
+        if (!slot)
+            return;
+        hub_.async_online(cursor, 100, [this, c, slot](std::error_code ec, backplane::online_page page) {
             if (ec)
                 return unavailable(c, ec);
             ws_.send_text(c, protocol::online(page));
@@ -394,7 +503,7 @@ private:
             if (req.path() != "/metrics")
                 return http_answer(res, {404, "text/plain", "not found\n", false});
             http_answer(res, http::respond(req.method(), req.target(), false,
-                                           [this] { return http::metrics(hub_, ws_, errors_); }));
+                                           [this] { return http::metrics(hub_, ws_, errors_, refused_); }));
         });
     }
 
@@ -414,7 +523,7 @@ private:
         if (metrics_ws_ && req.path() == "/metrics")
             return http_answer(res, {404, "text/plain", "not found\n", false});
         http_answer(res, http::respond(req.method(), req.target(), ws_.draining(),
-                                       [this] { return http::metrics(hub_, ws_, errors_); }));
+                                       [this] { return http::metrics(hub_, ws_, errors_, refused_); }));
     }
 
     const settings& settings_;
@@ -435,6 +544,9 @@ private:
     using expiry = std::pair<std::chrono::system_clock::time_point, backplane::connection_id>;
     std::priority_queue<expiry, std::vector<expiry>, std::greater<expiry>> expiries_;
     asio::steady_timer expiry_timer_;
+    limits::counters refused_;
+    limits::connection_counts counts_;
+    std::unordered_map<backplane::connection_id, limits::connection_state> connections_;
 };
 
 } // namespace demo

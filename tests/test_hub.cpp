@@ -88,6 +88,62 @@ TEST_CASE("the broker sees a room subscribed on first join and unsubscribed on l
     CHECK(c[0].connection_count() == 0);
 }
 
+TEST_CASE("a join past the room limit is refused, subscribes nothing, and the connection serves on")
+{
+    hub_options o;
+    o.max_rooms_per_connection = 3;
+    cluster<recording_hub> c(1, true, o);
+    auto& log = *c[0].broker().log;
+    auto [a, a_id] = c.connect(0, "alice");
+    auto [b, b_id] = c.connect(0, "bob");
+    for (const char* room : {"r1", "r2", "r3"})
+        REQUIRE_FALSE(c[0].join(a_id, room));
+    log.clear();
+
+    CHECK(c[0].join(a_id, "r4") == error::too_many_rooms);
+    CHECK(log.empty());
+    CHECK(c[0].room_size("r4") == 0);
+    CHECK(c[0].room_count() == 3);
+    CHECK_FALSE(c[0].join(a_id, "r2")); // one it holds: not a new room
+    CHECK_FALSE(c[0].join(b_id, "r4")); // the limit is per connection
+
+    // Out of one room, into another; and the room it was refused still works.
+    CHECK_FALSE(c[0].leave(a_id, "r1"));
+    CHECK_FALSE(c[0].join(a_id, "r4"));
+    c[0].send_to_room("r4", "in r4");
+    c.run();
+    CHECK(a->texts() == strings{"in r4"});
+    CHECK(b->texts() == strings{"in r4"});
+}
+
+TEST_CASE("a join with a last id past the room limit is refused too, and replays nothing")
+{
+    hub_options o;
+    o.max_rooms_per_connection = 1;
+    cluster<> c(1, true, o);
+    auto [a, a_id] = c.connect(0, "alice");
+    REQUIRE_FALSE(c[0].join(a_id, "r1"));
+    c[0].send_to_room("r2", "kept");
+    c.run();
+    bool done = false;
+    CHECK(c[0].join(a_id, "r2", "0-0", [&](const recovery_result&) { done = true; }) == error::too_many_rooms);
+    c.run();
+    CHECK_FALSE(done);
+    CHECK(a->texts().empty());
+    CHECK(c[0].room_size("r2") == 0);
+}
+
+TEST_CASE("a room limit of 0 is no limit")
+{
+    hub_options o;
+    o.max_rooms_per_connection = 0;
+    cluster<> c(1, true, o);
+    auto [a, a_id] = c.connect(0, "alice");
+    for (int i = 0; i < 500; ++i)
+        REQUIRE_FALSE(c[0].join(a_id, "r" + std::to_string(i)));
+    CHECK(c[0].room_count() == 500);
+}
+
 TEST_CASE("a failed send removes the connection, its memberships and their counts")
 {
     cluster<recording_hub> c(2);

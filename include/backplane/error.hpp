@@ -48,6 +48,8 @@ enum class error {
     token_expired,
     /// The application's authorization refused the request.
     forbidden,
+    /// The connection is in hub_options::max_rooms_per_connection rooms already.
+    too_many_rooms,
 };
 
 namespace detail {
@@ -76,6 +78,7 @@ public:
         case error::invalid_token: return "invalid token";
         case error::token_expired: return "token expired";
         case error::forbidden: return "forbidden";
+        case error::too_many_rooms: return "too many rooms for one connection";
         }
         return "unknown backplane error";
     }

@@ -181,6 +181,12 @@ struct hub_options {
     /// server sends on its own behalf too), so an application asks
     /// allowed() before it sends or asks for a client.
     authorizer authorize;
+    /// Most rooms one connection may be in; 0: no limit. Each room a
+    /// connection brings may cost every hub a subscription and the broker a
+    /// channel, so one hostile connection could otherwise make that cost
+    /// unbounded; a chat client is in a handful of rooms, and 100 leaves a
+    /// room list in a sidebar well inside.
+    std::size_t max_rooms_per_connection = 100;
 };
 
 /// Counters of one hub, for metrics. They only grow.
@@ -276,15 +282,16 @@ public:
 
     /// Adds a connection to a room; subscribes the room's channel if it is
     /// the room's first local member. Joining twice is not an error.
-    /// Returns error::forbidden, and joins nothing, if hub_options::authorize
-    /// refuses.
+    /// Returns error::forbidden if hub_options::authorize refuses, and
+    /// error::too_many_rooms past hub_options::max_rooms_per_connection;
+    /// then it joins nothing.
     std::error_code join(connection_id id, std::string_view room);
 
     /// Joins a room and first sends the connection what the room's channel
     /// kept after `last_id`; calls `done` when that is sent, before any live
     /// message that follows it. Needs a broker with history and
     /// room_routing::per_room_channel. Joining a room already joined is not
-    /// an error and replays nothing.
+    /// an error and replays nothing; the room limit is as above.
     std::error_code join(connection_id id, std::string_view room, std::string_view last_id, recovery_handler done);
 
     /// Removes a connection from a room; unsubscribes the room's channel if
@@ -369,6 +376,10 @@ private:
 
     bool routes_rooms_by_channel() const noexcept { return options_.rooms == room_routing::per_room_channel; }
     bool routes_users_by_channel() const noexcept { return options_.direct == direct_routing::per_user_channel; }
+    std::size_t max_rooms() const noexcept
+    {
+        return options_.max_rooms_per_connection ? options_.max_rooms_per_connection : SIZE_MAX;
+    }
 
     connection_id open_pending(connection_handle handle, std::string_view user, bool pending, std::error_code& ec);
     void after_open(connection_id id, bool first, bool resumed_user);

@@ -51,6 +51,10 @@ public:
         // Users named by ?user=; the tests of tokens say --auth jwt (the last flag holds).
         argv.emplace_back("--auth");
         argv.emplace_back("none");
+        // The tests send as fast as they can: no rate limit, unless `extra`
+        // sets one (the last of a flag given twice holds).
+        for (const char* arg : {"--max-rate", "0", "--max-broadcast-rate", "0", "--max-bytes-rate", "0"})
+            argv.emplace_back(arg);
         argv.insert(argv.end(), extra.begin(), extra.end());
         bool memory = false;
         for (std::size_t i = 0; i + 1 < extra.size(); ++i)

@@ -43,6 +43,7 @@ enum class join_result {
     created, ///< joined, and the room is new on this hub
     joined,  ///< joined a room that had local members
     already, ///< was a member already
+    full,    ///< not joined: the connection holds its most rooms already
 };
 
 /// The connections of one list.
@@ -136,14 +137,17 @@ public:
     }
 
     /// Adds a connection to a room, as a member or, with `pending`, as a
-    /// pending member until activate().
-    join_result join(std::uint64_t id, std::string_view room, bool pending = false)
+    /// pending member until activate(), unless it holds `max_rooms` already.
+    join_result join(std::uint64_t id, std::string_view room, bool pending = false,
+                     std::size_t max_rooms = SIZE_MAX)
     {
         slot* s = find(id);
         if (!s)
             return join_result::unknown;
         if (room_membership(*s, room))
             return join_result::already;
+        if (s->rooms.size() >= max_rooms)
+            return join_result::full;
         auto [it, created] = rooms_.try_emplace(std::string(room));
         s->rooms.push_back(add(*it, index_of(id), pending));
         index_room(*s, s->rooms.size() - 1);

@@ -215,9 +215,11 @@ std::error_code basic_hub<Transport, Broker, Locator>::join(connection_id id, st
         return ec;
     if (auto ec = allowed(id, action::join, room))
         return ec;
-    auto result = registry_.join(id, room);
+    auto result = registry_.join(id, room, false, max_rooms());
     if (result == detail::join_result::unknown)
         return error::unknown_connection;
+    if (result == detail::join_result::full)
+        return error::too_many_rooms;
     if (result == detail::join_result::created && routes_rooms_by_channel())
         broker_.subscribe(room_channel_.name(room));
     return {};
@@ -237,9 +239,11 @@ std::error_code basic_hub<Transport, Broker, Locator>::join(connection_id id, st
         return std::make_error_code(std::errc::operation_not_supported);
     if (auto ec = allowed(id, action::join, room))
         return ec;
-    auto result = registry_.join(id, room, true);
+    auto result = registry_.join(id, room, true, max_rooms());
     if (result == detail::join_result::unknown)
         return error::unknown_connection;
+    if (result == detail::join_result::full)
+        return error::too_many_rooms;
     if (result == detail::join_result::already)
         return {};
     const std::string channel = room_channel_.name(room);

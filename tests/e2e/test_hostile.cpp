@@ -1,0 +1,321 @@
+// End to end: hostile clients against the reference server's limits. Each
+// case has an attacker pass one limit: it gets the limit's error or close
+// code, and observers on the same instance and on another one (through
+// Redis) still get a broadcast sent after the attack.
+#include "instance.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace backplane::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The observers get a broadcast sent after the attack, by a client that did
+// nothing wrong (a new one, unless `sender` is given), and nothing of the
+// attack before it.
+void observers_served(instance& at, const std::vector<ws_client*>& observers, const std::string& text,
+                      ws_client* sender = nullptr)
+{
+    std::unique_ptr<ws_client> bystander;
+    if (!sender)
+        sender = (bystander = at.connect("bystander")).get();
+    sender->send_text(R"({"op":"send","text":")" + text + R"("})");
+    for (auto* o : observers)
+        CHECK(texts_until(*o, text).empty());
+}
+
+// Writes the handshakes of `paths` at once, before reading any answer: the
+// instance validates them all before any is open. @returns the status line
+// of each answer.
+std::vector<std::string> handshakes_together(std::uint16_t port, const std::vector<std::string>& paths,
+                                             std::vector<int>& fds)
+{
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+        fds.push_back(connect_loopback(port));
+        REQUIRE(fds.back() >= 0);
+    }
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+        const std::string req = handshake_request(paths[i]);
+        REQUIRE(::send(fds[i], req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size()));
+    }
+    std::vector<std::string> status;
+    for (const int fd : fds) {
+        const timeval wait{5, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+        std::string in;
+        char buf[4096];
+        ssize_t n = 0;
+        while (in.find("\r\n\r\n") == std::string::npos && (n = ::recv(fd, buf, sizeof buf, 0)) > 0)
+            in.append(buf, static_cast<std::size_t>(n));
+        status.push_back(status_line(in));
+    }
+    return status;
+}
+
+} // namespace
+
+TEST_CASE("hostile: joins past --max-rooms are refused with too_many_rooms and subscribe nothing")
+{
+    cluster c({"--max-rooms", "5"});
+    auto attacker = c.a.connect("mallory");
+    auto near = c.a.connect("alice");
+    auto far = c.b.connect("bob");
+    for (int i = 1; i <= 5; ++i) {
+        attacker->send_text(R"({"op":"join","room":"r)" + std::to_string(i) + R"("})");
+        CHECK(field(parse(attacker->read_text()), "type") == "joined");
+    }
+    for (int i = 6; i <= 20; ++i) {
+        attacker->send_text(R"({"op":"join","room":"r)" + std::to_string(i) + R"("})");
+        auto m = parse(attacker->read_text());
+        CHECK(field(m, "type") == "error");
+        CHECK(field(m, "code") == "too_many_rooms");
+    }
+    CHECK(c.a.metric("backplane_too_many_rooms_total") == 15);
+    c.await_subscribers("chat:room:r5", 1);
+    CHECK(c.cli.subscribers("chat:room:r6") == 0);
+
+    // Still open: a room it holds, and leaving one makes room for another.
+    attacker->send_text(R"({"op":"leave","room":"r1"})");
+    CHECK(field(parse(attacker->read_text()), "type") == "left");
+    attacker->send_text(R"({"op":"join","room":"r6"})");
+    CHECK(field(parse(attacker->read_text()), "type") == "joined");
+    observers_served(c.a, {near.get(), far.get()}, "after the rooms");
+}
+
+namespace {
+
+// Reads `n` answers: how many of each type, an error counted by its code.
+std::map<std::string, int> answers(ws_client& c, int n)
+{
+    std::map<std::string, int> seen;
+    for (int i = 0; i < n; ++i) {
+        const auto text = c.read_text();
+        if (text && text->rfind(R"({"type":"online",)", 0) == 0) { // nested: not for the flat reader
+            ++seen["online"];
+            continue;
+        }
+        auto m = parse(text);
+        ++seen[field(m, "type") == "error" ? field(m, "code") : field(m, "type")];
+    }
+    return seen;
+}
+
+} // namespace
+
+TEST_CASE("hostile: requests past --max-rate are refused with rate_limited and publish nothing")
+{
+    // One request a second, five at once: a flood of ten gets five through,
+    // unless the machine takes a second over it.
+    cluster c({"--max-rate", "1", "--max-burst", "5"});
+    auto attacker = c.a.connect("mallory");
+    auto near = c.a.connect("alice");
+    auto far = c.b.connect("bob");
+    for (int i = 0; i < 10; ++i)
+        attacker->send_text(R"({"op":"send","text":"flood )" + std::to_string(i) + R"("})");
+    auto seen = answers(*attacker, 10);
+    CHECK(seen["message"] >= 5);
+    CHECK(seen["message"] <= 6);
+    CHECK(seen["rate_limited"] == 10 - seen["message"]);
+    CHECK(c.a.metric("backplane_rate_limited_total") == seen["rate_limited"]);
+    // The observers got what passed, and nothing else.
+    CHECK(texts_until(*near, "flood 4").size() == 4);
+    CHECK(texts_until(*far, "flood 4").size() == 4);
+    observers_served(c.a, {near.get(), far.get()}, "after the flood");
+    // Still open: a second on, it is served again.
+    std::this_thread::sleep_for(1100ms);
+    attacker->send_text(R"({"op":"join","room":"calm"})");
+    bool joined = false;
+    for (int i = 0; i < 20 && !joined; ++i) // after the flood's own copies and the marker
+        joined = field(parse(attacker->read_text()), "type") == "joined";
+    CHECK(joined);
+}
+
+TEST_CASE("hostile: broadcasts past --max-broadcast-rate are refused, other requests are not")
+{
+    cluster c({"--max-broadcast-rate", "0.1", "--max-broadcast-burst", "2"});
+    auto attacker = c.a.connect("mallory");
+    auto near = c.a.connect("alice");
+    auto far = c.b.connect("bob");
+    for (int i = 0; i < 5; ++i)
+        attacker->send_text(R"({"op":"send","text":"all )" + std::to_string(i) + R"("})");
+    auto seen = answers(*attacker, 5);
+    CHECK(seen["message"] == 2);
+    CHECK(seen["rate_limited"] == 3);
+    attacker->send_text(R"({"op":"join","room":"r"})");
+    CHECK(field(parse(attacker->read_text()), "type") == "joined");
+    CHECK(texts_until(*near, "all 1") == std::vector<std::string>{"all 0"});
+    CHECK(texts_until(*far, "all 1") == std::vector<std::string>{"all 0"});
+    observers_served(c.a, {near.get(), far.get()}, "after the broadcasts");
+}
+
+TEST_CASE("hostile: bytes past --max-bytes-rate are refused with rate_limited")
+{
+    cluster c({"--max-bytes-rate", "1000", "--max-bytes-burst", "65536"});
+    auto attacker = c.a.connect("mallory");
+    auto near = c.a.connect("alice");
+    auto far = c.b.connect("bob");
+    // 30 KB each: two fit the burst (answered too_long: the bytes count,
+    // read or not), the third does not.
+    const std::string big = R"({"op":"send","text":")" + std::string(30000, 'x') + R"("})";
+    for (int i = 0; i < 3; ++i)
+        attacker->send_text(big);
+    auto seen = answers(*attacker, 3);
+    CHECK(seen["too_long"] == 2);
+    CHECK(seen["rate_limited"] == 1);
+    attacker->send_text(R"({"op":"join","room":"r"})");
+    CHECK(field(parse(attacker->read_text()), "type") == "joined");
+    observers_served(c.a, {near.get(), far.get()}, "after the bytes");
+}
+
+TEST_CASE("hostile: a client that floods on past its rate is closed with 1008 rate limit")
+{
+    // Two at once, one a second: 20 refusals and it is closed.
+    cluster c({"--max-rate", "1", "--max-burst", "2"});
+    auto attacker = c.a.connect("mallory");
+    auto near = c.a.connect("alice");
+    auto far = c.b.connect("bob");
+    try {
+        for (int i = 0; i < 200; ++i)
+            attacker->send_text(R"({"op":"join","room":"r)" + std::to_string(i) + R"("})");
+    } catch (const std::runtime_error&) {
+        // The server may have closed already.
+    }
+    int refused = 0;
+    std::optional<ws_frame> f;
+    while ((f = attacker->read()) && f->opcode == 1)
+        refused += field(parse(f->payload), "code") == "rate_limited";
+    REQUIRE(f);
+    CHECK(f->opcode == 8);
+    CHECK(f->close_code() == 1008);
+    CHECK(f->close_reason() == "rate limit");
+    CHECK(refused >= 19);
+    CHECK(refused <= 22);
+    CHECK(wait_until([&] { return c.a.metric("backplane_rate_limit_closes_total") == 1; }));
+    observers_served(c.a, {near.get(), far.get()}, "after the close");
+}
+
+TEST_CASE("hostile: where and online past --max-in-flight are answered busy, and a close before the answers is harmless")
+{
+    cluster c({"--max-in-flight", "4"});
+    auto attacker = c.a.connect("mallory");
+    auto near = c.a.connect("alice");
+    auto far = c.b.connect("bob");
+    // Redis stops answering: four wait, the rest are refused at once.
+    c.redis.suspend();
+    for (int i = 0; i < 10; ++i)
+        attacker->send_text(i % 2 ? R"({"op":"online"})" : R"({"op":"where","user":"bob"})");
+    auto seen = answers(*attacker, 6);
+    CHECK(seen["busy"] == 6);
+    c.redis.resume();
+    seen = answers(*attacker, 4);
+    CHECK(seen["presence"] + seen["online"] + seen["unavailable"] == 4);
+    CHECK(c.a.metric("backplane_busy_total") == 6);
+    // Answered: the slots are free again.
+    attacker->send_text(R"({"op":"where","user":"bob"})");
+    CHECK(field(parse(attacker->read_text()), "type") == "presence");
+
+    // Gone while its requests wait: the answers find nobody, and all is well.
+    c.redis.suspend();
+    for (int i = 0; i < 4; ++i)
+        attacker->send_text(R"({"op":"where","user":"bob"})");
+    REQUIRE(wait_until([&] { return c.a.metric("backplane_messages_in_total") >= 15; }));
+    attacker.reset();
+    c.redis.resume();
+    observers_served(c.a, {near.get(), far.get()}, "after the waits");
+}
+
+TEST_CASE("hostile: joins with last_id past --max-in-flight are answered busy and join nothing")
+{
+    cluster c({"--broker", "redis-streams", "--max-in-flight", "2"});
+    auto attacker = c.a.connect("mallory");
+    auto near = c.a.connect("alice");
+    auto far = c.b.connect("bob");
+    c.redis.suspend();
+    for (int i = 0; i < 5; ++i)
+        attacker->send_text(R"({"op":"join","room":"r)" + std::to_string(i) + R"(","last_id":"0-0"})");
+    auto seen = answers(*attacker, 5);
+    CHECK(seen["joined"] == 2);
+    CHECK(seen["busy"] == 3);
+    c.redis.resume();
+    CHECK(answers(*attacker, 2)["recovery"] == 2);
+    CHECK(c.a.metric("backplane_busy_total") == 3);
+    // Caught up: the slots are free again.
+    attacker->send_text(R"({"op":"join","room":"r4","last_id":"0-0"})");
+    CHECK(answers(*attacker, 2) == std::map<std::string, int>{{"joined", 1}, {"recovery", 1}});
+    observers_served(c.a, {near.get(), far.get()}, "after the joins");
+}
+
+TEST_CASE("hostile: connections past --max-connections-per-user are refused with 429")
+{
+    cluster c({"--max-connections-per-user", "2"});
+    auto near = c.a.connect("alice");
+    auto far = c.b.connect("bob");
+    auto one = c.a.connect("mallory");
+    auto two = c.a.connect("mallory");
+    for (int i = 0; i < 3; ++i) {
+        const auto answer = round_trip(c.a.port(), handshake_request("/ws?user=mallory"));
+        CHECK(status_line(answer) == "HTTP/1.1 429 Too Many Requests");
+        CHECK(body_of(answer) == "too many connections for this user (at most 2)\n");
+    }
+    CHECK(c.a.metric("backplane_connections_per_user_refused_total") == 3);
+    // The limit is per instance, and the user's connections work.
+    auto elsewhere = c.b.connect("mallory");
+    // One gone: room for one more.
+    one.reset();
+    REQUIRE(wait_until([&] { return c.a.metric("websocket_connections_total") == 2; }));
+    auto again = c.a.connect("mallory");
+    observers_served(c.a, {near.get(), far.get(), two.get(), elsewhere.get(), again.get()}, "after the users");
+}
+
+TEST_CASE("hostile: handshakes of one user written at once are held to the per-user limit too")
+{
+    instance a("a", "redis://127.0.0.1:1", {"--broker", "memory", "--max-connections-per-user", "2"});
+    auto near = a.connect("alice");
+    std::vector<int> fds;
+    const auto status = handshakes_together(a.port(), std::vector<std::string>(5, "/ws?user=mallory"), fds);
+    int upgraded = 0, refused = 0;
+    for (const auto& line : status) {
+        upgraded += line == "HTTP/1.1 101 Switching Protocols";
+        refused += line == "HTTP/1.1 429 Too Many Requests";
+    }
+    CHECK(upgraded + refused == 5);
+    // Refused at the handshake, or, where the instance validated several
+    // before any was open, closed (1008) as they open: two stay either way.
+    CHECK(wait_until([&] { return a.metric("websocket_connections_total") == 3; }));
+    CHECK(a.metric("backplane_connections_per_user_refused_total") == 3);
+    for (const int fd : fds)
+        ::close(fd);
+    observers_served(a, {near.get()}, "after the burst");
+}
+
+TEST_CASE("hostile: connections past --max-connections-per-address are refused with 429")
+{
+    // Every client here is 127.0.0.1: the observer first, then the attacker's.
+    cluster c({"--max-connections-per-address", "3"});
+    auto near = c.a.connect("alice");
+    auto far = c.b.connect("bob");
+    auto one = c.a.connect("mallory");
+    auto two = c.a.connect("eve");
+    for (const char* user : {"mallory", "trent", "oscar"}) {
+        const auto answer = round_trip(c.a.port(), handshake_request(std::string("/ws?user=") + user));
+        CHECK(status_line(answer) == "HTTP/1.1 429 Too Many Requests");
+        CHECK(body_of(answer) == "too many connections from this address (at most 3)\n");
+    }
+    CHECK(c.a.metric("backplane_connections_per_address_refused_total") == 3);
+    two.reset();
+    REQUIRE(wait_until([&] { return c.a.metric("websocket_connections_total") == 2; }));
+    auto again = c.a.connect("trent");
+    observers_served(c.a, {near.get(), far.get(), again.get()}, "after the addresses", one.get());
+}
