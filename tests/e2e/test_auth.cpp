@@ -201,7 +201,7 @@ TEST_CASE("auth: an HS256 key shorter than 32 bytes is refused at start")
                         Catch::Contains("at least 32 bytes"));
 }
 
-TEST_CASE("auth: /metrics on an address of its own, and not where clients connect; label values escaped")
+TEST_CASE("auth: /metrics on an address of its own, and not where clients connect, with label values escaped")
 {
     instance a("m\"1", "redis://127.0.0.1:1", {"--broker", "memory", "--metrics-address", "127.0.0.1:0"});
     const auto log = a.log();
