@@ -44,8 +44,10 @@ seen look(const http_request& req)
 // An endpoint on loopback, its io_context on a thread of its own; the hooks
 // are set before it starts.
 struct endpoint {
+    explicit endpoint(backplane::transport::websocketpp_options o = {}) : ws(io, std::move(o)) {}
+
     asio::io_context io;
-    ws_transport ws{io};
+    ws_transport ws;
     std::thread thread;
 
     std::uint16_t start()
@@ -67,6 +69,21 @@ T within(std::future<T>& f)
 {
     REQUIRE(f.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
     return f.get();
+}
+
+// The endpoint's counters, read on its own thread.
+backplane::transport::websocketpp_stats stats_of(endpoint& e)
+{
+    std::promise<backplane::transport::websocketpp_stats> p;
+    asio::post(e.io, [&] { p.set_value(e.ws.stats()); });
+    auto f = p.get_future();
+    return within(f);
+}
+
+// A masked ping frame with `payload`.
+std::string ping(std::string_view payload)
+{
+    return backplane::detail::ws::encode_frame(9, payload, backplane::detail::ws::masking_key{1, 2, 3, 4});
 }
 
 } // namespace
@@ -163,4 +180,47 @@ TEST_CASE("websocketpp: a plain request is answered by the HTTP hook, 500 if it 
 
     endpoint bare;
     CHECK(http_get(bare.start(), "/").rfind("HTTP/1.1 426 ", 0) == 0);
+}
+
+TEST_CASE("websocketpp: pings in a row are answered by one pong; a client that pings and never reads is closed")
+{
+    SECTION("in a row")
+    {
+        endpoint e;
+        const auto port = e.start();
+        backplane::test::ws_client c(port, "/ws");
+        std::string pings;
+        for (int i = 0; i < 200; ++i)
+            pings += ping("p" + std::to_string(i));
+        REQUIRE(::send(c.fd(), pings.data(), pings.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(pings.size()));
+        // A text frame after them: everything before it has been read once it is.
+        std::promise<void> marked;
+        e.ws.on_message([&](const ws_transport::connection_handle&, std::string_view, bool) { marked.set_value(); });
+        c.send_text("mark");
+        auto f = marked.get_future();
+        REQUIRE(f.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+        const auto s = stats_of(e);
+        CHECK(s.pongs_saved > 100); // of 200: most pings found a pong still queued
+        CHECK(s.slow_consumer_closes == 0);
+    }
+    SECTION("never reads")
+    {
+        backplane::transport::websocketpp_options o;
+        o.max_outbound_bytes = 64 * 1024;
+        endpoint e(o);
+        const auto port = e.start();
+        backplane::test::ws_client c(port, "/ws", 4096);
+        const std::string big_ping = ping(std::string(125, 'x'));
+        std::string burst;
+        for (int i = 0; i < 64; ++i)
+            burst += big_ping;
+        // Pongs of 125 bytes, one per turn at least, fill the socket, then the queue.
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (stats_of(e).slow_consumer_closes == 0 && std::chrono::steady_clock::now() < deadline) {
+            if (::send(c.fd(), burst.data(), burst.size(), MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EAGAIN)
+                break; // closed
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        CHECK(stats_of(e).slow_consumer_closes == 1);
+    }
 }

@@ -32,6 +32,9 @@
 //   hook still has the method and target;
 // - every hook runs on the io_context, one at a time (single-threaded
 //   configuration: no locks, no strands);
+// - a client's pings are answered, and the pongs count against
+//   `max_outbound_bytes` like any frame; pings that arrive before the pong
+//   to an earlier one has left are answered by that pong;
 // - `on_close` runs once for every connection `on_open` saw, whoever closed
 //   it (peer, slow consumer, idle timeout, 1009 for an oversized message,
 //   drain), after which sends to it return `dropped`.
@@ -130,6 +133,7 @@ struct websocketpp_stats {
     std::uint64_t handovers = 0;            ///< connections written by websocketpp since their socket filled up
     std::uint64_t write_batches = 0;        ///< io_uring submissions of writes (see batch_writes)
     std::uint64_t http_requests = 0;        ///< plain HTTP requests served
+    std::uint64_t pongs_saved = 0;          ///< pings answered by the pong queued for an earlier one
 };
 
 /// WebSocket close codes (RFC 6455, 7.4.1), for `close`.

@@ -162,14 +162,29 @@ struct websocketpp::state : std::enable_shared_from_this<state> {
             return;
         });
         /* websocketpp answers a ping itself unless told not to; while we
-           write the connection's frames, the pong must come from us. */
+           write the connection's frames, the pong must come from us. A pong
+           is output like any frame: a client that pings without reading is
+           a slow consumer too. Pings in a row, before our pong to the first
+           has left, are answered by that one pong (RFC 6455 5.5.3 lets one
+           pong answer several): pings cannot make the queue grow. */
         server.set_ping_handler([this](::websocketpp::connection_hdl h, std::string payload) {
             auto c = server.get_con_from_hdl(h);
             c->heard = clock::now();
+            if (c->closing)
+                return false;
+            if (c->out.bytes() + c->get_buffered_amount() > options.max_outbound_bytes) {
+                ++stats.slow_consumer_closes;
+                close(c, close_code::policy_violation, "slow consumer");
+                return false;
+            }
             if (!c->out.direct())
                 return true;
-            if (!c->closing)
-                queue(c, detail::prepared_message(detail::ws::pong, payload));
+            if (c->pong_flush == flushes + 1) {
+                ++stats.pongs_saved;
+                return false;
+            }
+            c->pong_flush = flushes + 1;
+            queue(c, detail::prepared_message(detail::ws::pong, payload));
             return false;
         });
         server.set_http_handler([this](::websocketpp::connection_hdl h) {
@@ -272,6 +287,7 @@ struct websocketpp::state : std::enable_shared_from_this<state> {
 
     void flush_all()
     {
+        ++flushes;
         const auto& flushing = turn.take();
         if (options.batch_writes && ring.ready())
             flush_batched(flushing);
@@ -493,6 +509,7 @@ struct websocketpp::state : std::enable_shared_from_this<state> {
     std::vector<connection_handle> open;
     std::size_t admitted = 0;                   // handshakes accepted and not open yet
     detail::turn_flush<connection_handle> turn; // whose frames leave at the end of the turn, and when
+    std::uint64_t flushes = 0;                  // flush_all() calls: a pong queued since has not left
     backplane::detail::send_ring ring;          // batches the first writes of a turn
     std::vector<iovec> batch_iov;               // their iovecs
     asio::steady_timer sweep_timer;
