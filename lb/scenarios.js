@@ -198,7 +198,9 @@ async function startInstance(id, broker, port) {
   port = port || (await freePort());
   const child = start(`instance-${id}`, instanceBin, ["--port", String(port), "--address", "127.0.0.1",
     "--instance-id", id, "--broker", broker, "--redis", `redis://127.0.0.1:${redisPort}`,
-    "--auth", "jwt", "--auth-key", tokenKeyFile()]);
+    "--auth", "jwt", "--auth-key", tokenKeyFile(),
+    // The load generator's senders send far faster than a person.
+    "--max-rate", "0", "--max-broadcast-rate", "0", "--max-bytes-rate", "0"]);
   instances.set(id, { port, child, broker });
   await until(async () => (await httpGet(port, "/healthz")).status === 200, `instance ${id} healthy`);
   if (broker !== "memory")

@@ -208,7 +208,7 @@ TEST_CASE("hostile: a client that floods on past its rate is closed with 1008 ra
 
 TEST_CASE("hostile: where and online past --max-in-flight are answered busy, and a close before the answers is harmless")
 {
-    cluster c({"--max-in-flight", "4"});
+    cluster c({"--max-in-flight", "4", "--online", "on"});
     auto attacker = c.a.connect("mallory");
     auto near = c.a.connect("alice");
     auto far = c.b.connect("bob");
