@@ -21,8 +21,8 @@
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 
-#include <cstdint>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -172,7 +172,7 @@ private:
         }
         if (!origin_allowed(req))
             return refuse(res, 403, "origin not allowed: " + std::string(req.header("Origin")));
-        if (offers_subprotocol(req))
+        if (backplane::auth::offers_subprotocol(req))
             res.add_header("Sec-WebSocket-Protocol", std::string(backplane::auth::subprotocol));
         if (verifier_) {
             backplane::auth::identity id;
@@ -202,6 +202,7 @@ private:
         res.body = counts_.why(why);
         return false;
     }
+
     // Checked again at the open: handshakes validated in the same turn are
     // not open yet, and were not counted.
     bool admit_open(const handle& c, const backplane::http_request& req, const std::string& user)
@@ -225,21 +226,6 @@ private:
         const auto& state =
             connections_.try_emplace(id, settings_.rates, limits::clock::now(), req.peer_address()).first->second;
         counts_.opened(state.address);
-    }
-
-    static bool offers_subprotocol(const backplane::http_request& req)
-    {
-        std::string_view offered = req.header("Sec-WebSocket-Protocol");
-        while (!offered.empty()) {
-            const auto comma = offered.find(',');
-            auto item = offered.substr(0, comma);
-            offered = comma == std::string_view::npos ? std::string_view{} : offered.substr(comma + 1);
-            while (!item.empty() && item.front() == ' ')
-                item.remove_prefix(1);
-            if (item.substr(0, item.find(' ')) == backplane::auth::subprotocol)
-                return true;
-        }
-        return false;
     }
 
     void open(const handle& c, const backplane::http_request& req)

@@ -219,4 +219,8 @@ TEST_CASE("jwt: the handshake's token, from Authorization, a subprotocol or the 
     CHECK(handshake_token(fake_request("/ws?token=q", {{"Authorization", "Bearer h"}})) == "h");
     CHECK_FALSE(handshake_token(fake_request("/ws?user=a", {{"Authorization", "Basic abc"},
                                                              {"Sec-WebSocket-Protocol", "backplane"}})));
+    using backplane::auth::offers_subprotocol;
+    CHECK(offers_subprotocol(fake_request("/ws", {{"Sec-WebSocket-Protocol", "bearer.x , backplane"}})));
+    CHECK_FALSE(offers_subprotocol(fake_request("/ws", {{"Sec-WebSocket-Protocol", "backplane2, bearer.x"}})));
+    CHECK_FALSE(offers_subprotocol(fake_request("/ws")));
 }

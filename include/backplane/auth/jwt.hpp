@@ -118,6 +118,37 @@ struct identity {
 /// that offers subprotocols drops a handshake answered without one.
 inline constexpr std::string_view subprotocol = "backplane";
 
+namespace detail {
+
+// The first entry of the handshake's Sec-WebSocket-Protocol list (spaces
+// trimmed) for which `pred` is true; empty if none.
+template <class Pred>
+std::string_view find_subprotocol(const http_request& req, Pred pred)
+{
+    std::string_view offered = req.header("Sec-WebSocket-Protocol");
+    while (!offered.empty()) {
+        const auto comma = offered.find(',');
+        auto item = offered.substr(0, comma);
+        offered = comma == std::string_view::npos ? std::string_view{} : offered.substr(comma + 1);
+        while (!item.empty() && item.front() == ' ')
+            item.remove_prefix(1);
+        while (!item.empty() && item.back() == ' ')
+            item.remove_suffix(1);
+        if (pred(item))
+            return item;
+    }
+    return {};
+}
+
+} // namespace detail
+
+/// Whether the handshake offers the subprotocol `name`: then the answer
+/// must name it (Sec-WebSocket-Protocol), or a browser drops the connection.
+inline bool offers_subprotocol(const http_request& req, std::string_view name = subprotocol)
+{
+    return !detail::find_subprotocol(req, [&](std::string_view item) { return item == name; }).empty();
+}
+
 /// The token a handshake carries, from the first of: `Authorization: Bearer
 /// TOKEN` (any client but a browser), a `Sec-WebSocket-Protocol` entry
 /// "bearer.TOKEN" (browsers, which cannot set headers), the query parameter
@@ -129,18 +160,11 @@ inline std::optional<std::string> handshake_token(const http_request& req)
     if (authorization.size() > bearer.size() && authorization.substr(0, bearer.size()) == bearer)
         return std::string(authorization.substr(bearer.size()));
     constexpr std::string_view prefix = "bearer.";
-    std::string_view offered = req.header("Sec-WebSocket-Protocol");
-    while (!offered.empty()) {
-        const auto comma = offered.find(',');
-        auto item = offered.substr(0, comma);
-        offered = comma == std::string_view::npos ? std::string_view{} : offered.substr(comma + 1);
-        while (!item.empty() && item.front() == ' ')
-            item.remove_prefix(1);
-        while (!item.empty() && item.back() == ' ')
-            item.remove_suffix(1);
-        if (item.size() > prefix.size() && item.substr(0, prefix.size()) == prefix)
-            return std::string(item.substr(prefix.size()));
-    }
+    const auto offered = detail::find_subprotocol(req, [&](std::string_view item) {
+        return item.size() > prefix.size() && item.substr(0, prefix.size()) == prefix;
+    });
+    if (!offered.empty())
+        return std::string(offered.substr(prefix.size()));
     return req.query_parameter("token");
 }
 
