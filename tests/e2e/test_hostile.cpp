@@ -319,3 +319,29 @@ TEST_CASE("hostile: connections past --max-connections-per-address are refused w
     auto again = c.a.connect("trent");
     observers_served(c.a, {near.get(), far.get(), again.get()}, "after the addresses", one.get());
 }
+
+TEST_CASE("hostile: a client that connects and never completes its handshake is dropped after --handshake-timeout")
+{
+    instance a("a", "redis://127.0.0.1:1", {"--broker", "memory", "--handshake-timeout", "300"});
+    auto near = a.connect("alice");
+    std::vector<int> idle;
+    for (int i = 0; i < 20; ++i) {
+        idle.push_back(connect_loopback(a.port()));
+        REQUIRE(idle.back() >= 0);
+    }
+    const std::string half = "GET /ws?user=slow HTTP/1.1\r\nHost: 127.0.0.1\r\n"; // and never the rest
+    REQUIRE(::send(idle.front(), half.data(), half.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(half.size()));
+    const auto start = std::chrono::steady_clock::now();
+    for (const int fd : idle) {
+        const timeval wait{5, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+        char buf[256];
+        while (::recv(fd, buf, sizeof buf, 0) > 0) {
+        } // until the instance closes it (EOF), or 5 s pass (an error)
+    }
+    const auto took = std::chrono::steady_clock::now() - start;
+    CHECK(took < 3s); // each dropped after 0.3 s, not held
+    for (const int fd : idle)
+        ::close(fd);
+    observers_served(a, {near.get()}, "after the idle sockets");
+}

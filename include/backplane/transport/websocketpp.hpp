@@ -91,6 +91,11 @@ struct websocketpp_options {
     /// A connection not heard from for this long (no message, no pong) is
     /// closed (1001, "idle timeout") and forgotten.
     std::chrono::milliseconds idle_timeout{45000};
+    /// How long a client has, from its TCP connection, to complete its
+    /// opening handshake (or a plain HTTP request) before the socket is
+    /// dropped: a client that connects and sends nothing holds a descriptor
+    /// this long at most.
+    std::chrono::milliseconds handshake_timeout{5000};
     /// How long a close handshake may take before the socket is dropped.
     std::chrono::milliseconds close_timeout{2000};
     /// A text frame a drain first sends to every connection (empty: none),

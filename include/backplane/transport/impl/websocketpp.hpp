@@ -100,6 +100,7 @@ struct websocketpp::state : std::enable_shared_from_this<state> {
         server.set_max_message_size(options.max_inbound_message);
         server.set_max_http_body_size(options.max_inbound_message);
         server.set_close_handshake_timeout(static_cast<long>(options.close_timeout.count()));
+        server.set_open_handshake_timeout(static_cast<long>(options.handshake_timeout.count()));
         /* Pongs are awaited by the sweep, not by a timer per ping. */
         server.set_pong_timeout(0);
 
