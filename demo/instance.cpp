@@ -22,7 +22,8 @@
 // The parts: command_line.hpp (the flags), server.hpp (the transport, the hub
 // and the protocol joined), protocol.hpp (the client protocol, without
 // sockets), limits.hpp (what one connection may do, without sockets),
-// http.hpp (the page, /healthz, /metrics), json.hpp.
+// tokens.hpp (what a connection's token allows, and its end), http.hpp (the
+// page, /healthz, /metrics), json.hpp.
 #include "command_line.hpp"
 #include "server.hpp"
 

@@ -13,20 +13,19 @@
 #include "http.hpp"
 #include "limits.hpp"
 #include "protocol.hpp"
+#include "tokens.hpp"
 
 #include <backplane/auth/jwt.hpp>
 #include <backplane/backplane.hpp>
 #include <backplane/transport/websocketpp.hpp>
 
 #include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
-#include <queue>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -52,10 +51,12 @@ public:
     server(asio::io_context& io, const settings& s, Broker broker, Locator locator)
         : settings_(s), ws_(io, s.transport), hub_(ws_, std::move(broker), std::move(locator), hub_options(s)),
           reader_({keeps_history, knows_users, s.max_text, hub_.options().max_name_length, s.jwt.has_value()}),
-          expiry_timer_(io), counts_(s.max_per_user, s.max_per_address)
+          counts_(s.max_per_user, s.max_per_address)
     {
         if (s.jwt)
-            verifier_.emplace(*s.jwt);
+            tokens_.emplace(io, *s.jwt, [this](const handle& c) {
+                ws_.close(c, backplane::transport::close_code::policy_violation, "token expired");
+            });
         if (!s.metrics_host.empty())
             serve_metrics_apart(io);
         ws_.on_validate([this](const backplane::http_request& req, backplane::http_response& res) {
@@ -111,10 +112,8 @@ private:
     {
         switch (what) {
         case backplane::action::join:
-        case backplane::action::send_to_room: {
-            const auto it = grants_.find(id);
-            return it == grants_.end() || it->second.identity.may_enter(target);
-        }
+        case backplane::action::send_to_room:
+            return !tokens_ || tokens_->may_enter(id, target);
         case backplane::action::online:
             return settings_.online;
         default:
@@ -156,7 +155,7 @@ private:
         const auto token = backplane::auth::handshake_token(req);
         if (!token)
             return backplane::error::invalid_token;
-        if (auto ec = verifier_->verify(*token, id))
+        if (auto ec = tokens_->verifier().verify(*token, id))
             return ec;
         if (!user.empty() && user != id.user)
             return backplane::error::forbidden;
@@ -174,7 +173,7 @@ private:
             return refuse(res, 403, "origin not allowed: " + std::string(req.header("Origin")));
         if (backplane::auth::offers_subprotocol(req))
             res.add_header("Sec-WebSocket-Protocol", std::string(backplane::auth::subprotocol));
-        if (verifier_) {
+        if (tokens_) {
             backplane::auth::identity id;
             const auto ec = identify(req, *user, id);
             if (ec == backplane::error::forbidden)
@@ -234,7 +233,7 @@ private:
         backplane::connection_id id = backplane::no_connection;
         std::string user = *protocol::ws_user(req);
         backplane::auth::identity identity;
-        if (verifier_) {
+        if (tokens_) {
             // Checked again: the token may have expired since the handshake was read.
             if (auto why = identify(req, user, identity))
                 return ws_.close(c, backplane::transport::close_code::policy_violation, why.message());
@@ -258,8 +257,8 @@ private:
         if (ec)
             return ws_.close(c, backplane::transport::close_code::policy_violation, "invalid user");
         ws_transport::set_tag(c, id);
-        if (verifier_)
-            grant(c, id, std::move(identity));
+        if (tokens_)
+            tokens_->grant(c, id, std::move(identity));
         track(id, req);
         ws_.send_text(c, protocol::welcome(hub_.user_of(id), hub_.instance_id()));
     }
@@ -271,7 +270,8 @@ private:
             counts_.closed(it->second.address);
             connections_.erase(it);
         }
-        grants_.erase(id);
+        if (tokens_)
+            tokens_->forget(id);
         hub_.close(id);
     }
 
@@ -341,51 +341,19 @@ private:
 
     void forbidden(const handle& c, std::string why) { reply_error(c, {"forbidden", std::move(why)}); }
 
-    // ---- Tokens: each connection's grants, closed at expiry unless refreshed
-
-    void grant(const handle& c, backplane::connection_id id, backplane::auth::identity identity)
-    {
-        expiries_.push({identity.expires + verifier_->options().leeway, id});
-        grants_[id] = {std::move(identity), c};
-        if (expiries_.size() == 1)
-            sweep();
-    }
-
+    // A newer token of the same user: the connection lives on past the
+    // current one's expiry.
     void refresh(const handle& c, backplane::connection_id id, const std::string& token)
     {
         backplane::auth::identity identity;
-        if (auto ec = verifier_->verify(token, identity))
+        if (auto ec = tokens_->verifier().verify(token, identity))
             return reply_error(c, {ec == backplane::error::token_expired ? "token_expired" : "invalid_token",
                                    ec.message()});
         if (identity.user != hub_.user_of(id))
             return forbidden(c, "the token is for another user");
         const auto expires = std::chrono::duration_cast<std::chrono::seconds>(identity.expires.time_since_epoch());
-        grant(c, id, std::move(identity));
+        tokens_->grant(c, id, std::move(identity));
         ws_.send_text(c, protocol::refreshed(static_cast<std::uint64_t>(expires.count())));
-    }
-
-    // Once a second while tokens are held: closes (1008, "token expired")
-    // each connection whose latest token has expired.
-    void sweep()
-    {
-        const auto now = std::chrono::system_clock::now();
-        while (!expiries_.empty() && expiries_.top().first <= now) {
-            const auto id = expiries_.top().second;
-            expiries_.pop();
-            const auto it = grants_.find(id);
-            if (it == grants_.end() || it->second.identity.expires + verifier_->options().leeway > now)
-                continue; // closed, or refreshed since
-            const handle c = it->second.connection;
-            grants_.erase(it);
-            ws_.close(c, backplane::transport::close_code::policy_violation, "token expired");
-        }
-        if (expiries_.empty())
-            return;
-        expiry_timer_.expires_after(std::chrono::seconds(1));
-        expiry_timer_.async_wait([this](std::error_code ec) {
-            if (!ec)
-                sweep();
-        });
     }
 
     bool admitted(const handle& c, limits::verdict v)
@@ -520,16 +488,7 @@ private:
     std::string id_;            // reused for every frame
     std::uint64_t errors_ = 0;
     std::optional<ws_transport> metrics_ws_; // --metrics-address
-    std::optional<backplane::auth::jwt_verifier> verifier_;
-    struct granted {
-        backplane::auth::identity identity;
-        handle connection;
-    };
-    std::unordered_map<backplane::connection_id, granted> grants_;
-    // Each token's expiry, soonest on top; stale entries (closed, refreshed) are skipped.
-    using expiry = std::pair<std::chrono::system_clock::time_point, backplane::connection_id>;
-    std::priority_queue<expiry, std::vector<expiry>, std::greater<expiry>> expiries_;
-    asio::steady_timer expiry_timer_;
+    std::optional<token_sessions<handle>> tokens_; // --auth jwt
     limits::counters refused_;
     limits::connection_counts counts_;
     std::unordered_map<backplane::connection_id, limits::connection_state> connections_;
