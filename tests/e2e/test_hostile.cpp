@@ -345,3 +345,28 @@ TEST_CASE("hostile: a client that connects and never completes its handshake is 
         ::close(fd);
     observers_served(a, {near.get()}, "after the idle sockets");
 }
+
+TEST_CASE("hostile: the review's examples, with the default limits: a name that is not UTF-8, 10,000 pipelined joins")
+{
+    cluster c({"--max-rate", "20", "--max-broadcast-rate", "2", "--max-bytes-rate", "65536"}); // the defaults
+    auto near = c.a.connect("alice");
+    auto far = c.b.connect("bob");
+
+    // ?user=%C3%28: its first broadcast would carry invalid UTF-8 to every client.
+    CHECK(status_line(round_trip(c.a.port(), handshake_request("/ws?user=%C3%28"))) == "HTTP/1.1 400 Bad Request");
+
+    // One connection pipelines 10,000 joins (it once made 66,557 Redis subscriptions in 10 s).
+    auto attacker = c.a.connect("mallory");
+    std::string joins;
+    for (int i = 0; i < 10000; ++i) {
+        const std::string text = R"({"op":"join","room":"r)" + std::to_string(i) + R"("})";
+        joins += backplane::detail::ws::encode_frame(1, text, backplane::detail::ws::masking_key{9, 8, 7, 6});
+    }
+    ::send(attacker->fd(), joins.data(), joins.size(), MSG_NOSIGNAL); // the instance may close it midway
+    REQUIRE(wait_until([&] { return c.a.metric("backplane_messages_in_total") >= 10000 ||
+                                    c.a.metric("backplane_rate_limit_closes_total") == 1; }, 20s));
+    CHECK(c.a.metric("backplane_rate_limit_closes_total") == 1); // far past --max-rate: closed
+    const auto channels = c.cli.integer({"EVAL", "return #redis.call('PUBSUB', 'CHANNELS', 'chat:room:*')", "0"});
+    CHECK(channels <= 40); // at most a burst of joins was served
+    observers_served(c.a, {near.get(), far.get()}, "after the joins");
+}
