@@ -96,6 +96,26 @@ TEST_CASE("command fsm: a failed handshake is an error, and the queue is bounded
     CHECK(fsm.pending() == 2);            // the queue survives
 }
 
+TEST_CASE("command fsm: the bytes not yet written are bounded too")
+{
+    rd::command_fsm fsm(1000, 1024);
+    reply_handler h;
+    backplane::redis::done_handler none;
+    const std::string big(400, 'x');
+    CHECK_FALSE(fsm.push(std::initializer_list<std::string_view>{"PUBLISH", "c", big}, h, none));
+    CHECK_FALSE(fsm.push(std::initializer_list<std::string_view>{"PUBLISH", "c", big}, h, none));
+    CHECK(fsm.push(std::initializer_list<std::string_view>{"PUBLISH", "c", big}, h, none) == error::queue_full);
+    CHECK(fsm.pending() == 2);
+    CHECK_FALSE(fsm.push(std::initializer_list<std::string_view>{"PING"}, h, none)); // a small one still fits
+    // Once written, the bytes are no longer held: room again.
+    fsm.connected({}, "");
+    output(fsm);
+    CHECK(feed(fsm, "+PONG\r\n") == std::error_code{});
+    const std::string written = output(fsm);
+    CHECK(written.size() > 800);
+    CHECK_FALSE(fsm.push(std::initializer_list<std::string_view>{"PUBLISH", "c", big}, h, none));
+}
+
 TEST_CASE("command fsm: a lost connection fails what was in flight and keeps what was queued")
 {
     rd::command_fsm fsm(100);

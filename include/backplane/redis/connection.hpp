@@ -72,8 +72,8 @@ public:
     /// Starts connecting at once.
     connection(asio::any_io_executor ex, config cfg, connection_options options = {})
     {
-        const auto max_pending = options.max_pending;
-        link_ = std::make_shared<link_type>(ex, std::move(cfg), std::move(options), detail::command_fsm(max_pending));
+        detail::command_fsm fsm(options.max_pending, options.max_pending_bytes);
+        link_ = std::make_shared<link_type>(ex, std::move(cfg), std::move(options), std::move(fsm));
         link_->on_lost = [ex](detail::command_fsm::failed_list&& failed) {
             detail::fail_later(ex, std::move(failed), error::connection_lost);
         };

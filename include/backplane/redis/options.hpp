@@ -36,6 +36,11 @@ struct connection_options {
     /// at once with error::queue_full. This bounds the memory a stalled or
     /// absent server can make the client hold.
     std::size_t max_pending = 65536;
+    /// Most bytes of commands queued and not yet written; past it a command
+    /// fails at once with error::queue_full. Commands may be large (a
+    /// publish carries up to hub_options::max_payload): the count alone
+    /// would let a stalled server make the client hold gigabytes.
+    std::size_t max_pending_bytes = 32 * 1024 * 1024;
     /// Bytes read from the socket at a time.
     std::size_t read_buffer_size = 64 * 1024;
 };

@@ -3,7 +3,9 @@
 //
 // States: down -> handshake -> ready -> down ...
 // - Commands are queued in every state (up to max_pending, counting those
-//   awaiting a reply) and written once the connection is ready, after the
+//   awaiting a reply, and max_pending_bytes not yet written: a hundred
+//   large publishes weigh more than thousands of small ones) and written
+//   once the connection is ready, after the
 //   handshake. Everything queued since the last write goes out in the next
 //   one: the pipelining is automatic.
 // - Replies match the written commands in order (RESP2 has no ids).
@@ -71,11 +73,15 @@ public:
     /// A handler to call with an error, once the state is consistent again.
     using failed_list = std::vector<entry>;
 
-    explicit command_fsm(std::size_t max_pending) : max_pending_(max_pending) {}
+    explicit command_fsm(std::size_t max_pending, std::size_t max_pending_bytes = static_cast<std::size_t>(-1))
+        : max_pending_(max_pending), max_pending_bytes_(max_pending_bytes)
+    {
+    }
 
     /// Queues a command.
-    /// @returns error::queue_full past max_pending; nothing is queued then,
-    /// and the handlers are left untouched for the caller to fail.
+    /// @returns error::queue_full past max_pending commands, or past
+    /// max_pending_bytes not yet written; nothing is queued then, and the
+    /// handlers are left untouched for the caller to fail.
     template <class Range>
     std::error_code push(const Range& args, reply_handler& on_reply, done_handler& on_done)
     {
@@ -83,9 +89,16 @@ public:
             ++failed_;
             return error::queue_full;
         }
+        const std::size_t before = queued_bytes_.size();
         if (!append_command(queued_bytes_, args)) {
+            queued_bytes_.resize(before);
             ++failed_;
             return error::protocol_error;
+        }
+        if (queued_bytes_.size() > max_pending_bytes_) {
+            queued_bytes_.resize(before);
+            ++failed_;
+            return error::queue_full;
         }
         entries_.push_back(entry{std::move(on_reply), std::move(on_done), false});
         return {};
@@ -229,6 +242,7 @@ public:
 
 private:
     std::size_t max_pending_;
+    std::size_t max_pending_bytes_;
     std::deque<entry> entries_;   // awaiting a reply (the first sent_), then queued
     std::size_t sent_ = 0;
     std::size_t handshake_left_ = 0; // handshake entries at the front
