@@ -182,7 +182,7 @@ TEST_CASE("websocketpp: a plain request is answered by the HTTP hook, 500 if it 
     CHECK(http_get(bare.start(), "/").rfind("HTTP/1.1 426 ", 0) == 0);
 }
 
-TEST_CASE("websocketpp: pings in a row are answered by one pong; a client that pings and never reads is closed")
+TEST_CASE("websocketpp: pings in a row are answered by one pong, and a client that pings and never reads is closed")
 {
     SECTION("in a row")
     {
