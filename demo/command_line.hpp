@@ -49,6 +49,7 @@ struct settings {
     /// host only; "*": any.
     std::vector<std::string> allowed_origins;
     bool online = false; // whether a client may list who is online
+    bool where = true;   // whether a client may ask where a user is (and so whether online)
     /// Where /metrics is served alone; empty host: on --port, with the rest.
     std::string metrics_host;
     std::uint16_t metrics_port = 0;
@@ -115,7 +116,7 @@ inline settings parse_args(int argc, char** argv)
                  "backplane-instance");
     // A flag given twice: the last one holds (a script can add to a default).
     app.option_defaults()->always_capture_default()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-    std::string presence = "on", batch_writes = "on", online = "off";
+    std::string presence = "on", batch_writes = "on", online = "off", where = "on";
     std::string auth = "jwt", auth_key, auth_algorithm = "HS256", auth_issuer, auth_audience;
     std::uint64_t max_outbound = s.transport.max_outbound_bytes, max_connections = s.transport.max_connections;
     std::uint64_t ping_ms = std::uint64_t(s.transport.ping_interval.count());
@@ -202,6 +203,8 @@ inline settings parse_args(int argc, char** argv)
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     app.add_option("--online", online, "whether a client may list who is online (the others' names)")
         ->check(on_off);
+    app.add_option("--where", where, "whether a client may ask where a named user is (and so whether it is online)")
+        ->check(on_off);
     std::string metrics_address, redis_password_file;
     app.add_option("--metrics-address", metrics_address,
                    "HOST:PORT: serve /metrics there, and not on --port (where clients connect)");
@@ -232,6 +235,7 @@ inline settings parse_args(int argc, char** argv)
     if (!s.instance_id.empty() && backplane::validate_name(s.instance_id))
         fail("--instance-id must be a valid name");
     s.online = online == "on";
+    s.where = where == "on";
     if (!metrics_address.empty()) {
         const auto colon = metrics_address.rfind(':');
         const std::string port = colon == std::string::npos ? "" : metrics_address.substr(colon + 1);

@@ -107,7 +107,8 @@ private:
     }
 
     // What a connection may do: the rooms its token lists; the list of who
-    // is online only with --online on (it names everybody).
+    // is online only with --online on (it names everybody); where a user is
+    // unless --where off.
     bool authorize(backplane::connection_id id, backplane::action what, std::string_view target) const
     {
         switch (what) {
@@ -116,6 +117,8 @@ private:
             return !tokens_ || tokens_->may_enter(id, target);
         case backplane::action::online:
             return settings_.online;
+        case backplane::action::where:
+            return settings_.where;
         default:
             return true;
         }
@@ -328,7 +331,7 @@ private:
             return;
         case protocol::op::where:
             if (hub_.allowed(id, backplane::action::where, r.user))
-                return forbidden(c, "not allowed to ask where " + r.user + " is");
+                return forbidden(c, "this server does not say where users are (--where off)");
             return where(c, mine->second, r.user);
         case protocol::op::online:
             if (hub_.allowed(id, backplane::action::online))

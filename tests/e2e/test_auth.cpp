@@ -184,13 +184,18 @@ TEST_CASE("auth: a page of another site cannot open a socket (Origin), unless al
           std::string::npos);
 }
 
-TEST_CASE("auth: who is online is not listed unless --online on, and where still answers")
+TEST_CASE("auth: who is online is not listed unless --online on, and where answers unless --where off")
 {
     cluster c;
     auto alice = c.a.connect("alice");
     CHECK(reply_code(*alice, R"({"op":"online"})") == "forbidden");
     alice->send_text(R"({"op":"where","user":"alice"})");
     CHECK(field(parse(alice->read_text()), "type") == "presence");
+
+    instance quiet("quiet", c.redis.url(), {"--where", "off"});
+    auto bob = quiet.connect("bob");
+    CHECK(reply_code(*bob, R"({"op":"where","user":"alice"})") == "forbidden");
+    CHECK(reply_code(*bob, R"({"op":"online"})") == "forbidden");
 }
 
 TEST_CASE("auth: an HS256 key shorter than 32 bytes is refused at start")
