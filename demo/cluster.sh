@@ -76,7 +76,8 @@ start_instance() {
   shift
   "$cluster_build/demo/backplane-instance" --port 0 --address 127.0.0.1 --instance-id "$id" \
     --broker redis-pubsub --redis "redis://127.0.0.1:$redis_port" --auth jwt --auth-key "$cluster_token_key" \
-    --max-rate 0 --max-broadcast-rate 0 --max-bytes-rate 0 "$@" >"$cluster_work/$id.log" 2>&1 &
+    --max-rate 0 --max-broadcast-rate 0 --max-bytes-rate 0 --max-user-rate 0 --max-user-broadcast-rate 0 \
+    "$@" >"$cluster_work/$id.log" 2>&1 &
   local pid=$!
   cluster_pids+=("$pid")
   until grep -q '^listening on' "$cluster_work/$id.log" 2>/dev/null; do

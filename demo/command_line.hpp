@@ -58,6 +58,7 @@ struct settings {
     std::optional<std::string> redis_password;
     std::size_t max_rooms = backplane::hub_options{}.max_rooms_per_connection; // 0: no limit
     limits::rate_settings rates; // per connection; 0: no limit
+    limits::rate_settings user_rates = limits::user_rate_defaults(); // all connections of a user together
     std::size_t max_in_flight = 4; // requests of one connection waiting on Redis; 0: no limit
     std::size_t max_per_user = 16;   // connections of one user on this instance; 0: no limit
     std::size_t max_per_address = 0; // connections from one peer address; 0: no limit
@@ -170,6 +171,16 @@ inline settings parse_args(int argc, char** argv)
     app.add_option("--max-bytes-burst", s.rates.byte_burst,
                    "request bytes one connection may send at once (at least one largest message, 65536)")
         ->check(CLI::Range(double(s.transport.max_inbound_message), 1e12));
+    app.add_option("--max-user-rate", s.user_rates.messages,
+                   "requests a second all connections of one user may send together (0: no limit)")
+        ->check(rate);
+    app.add_option("--max-user-burst", s.user_rates.message_burst, "requests one user may send at once")
+        ->check(CLI::Range(1.0, 1e9));
+    app.add_option("--max-user-broadcast-rate", s.user_rates.broadcasts,
+                   "broadcasts a second all connections of one user may send together (0: no limit)")
+        ->check(rate);
+    app.add_option("--max-user-broadcast-burst", s.user_rates.broadcast_burst, "broadcasts one user may send at once")
+        ->check(CLI::Range(1.0, 1e9));
     app.add_option("--max-in-flight", s.max_in_flight,
                    "requests of one connection that may wait on Redis at once: where, online, join with last_id "
                    "(0: no limit)")

@@ -93,6 +93,21 @@ struct rate_settings {
     }
 };
 
+/// The rates all connections of one user share: twice a connection's, so
+/// that a second tab changes nothing for a person, while sixteen
+/// connections (--max-connections-per-user) do not multiply a client's
+/// rate by sixteen. Bytes are bounded per connection only.
+inline rate_settings user_rate_defaults()
+{
+    rate_settings r;
+    r.messages = 40;
+    r.message_burst = 80;
+    r.broadcasts = 4;
+    r.broadcast_burst = 20;
+    r.bytes = 0;
+    return r;
+}
+
 /// What becomes of a request.
 enum class verdict {
     pass,   ///< serve it
@@ -245,6 +260,15 @@ private:
 };
 
 // ---- One connection -----------------------------------------------------------
+/// What the connections of one user share: their rates together (a user
+/// may open several connections, each within its own rates), for as long as
+/// one of them is open.
+struct user_state {
+    user_state(const rate_settings& rates, clock::time_point now) : rate(rates, now) {}
+
+    rate_limiter rate;
+    std::size_t connections = 0;
+};
 
 /// What the limits keep of one connection.
 struct connection_state {
@@ -256,7 +280,9 @@ struct connection_state {
     rate_limiter rate;
     std::shared_ptr<std::size_t> in_flight = std::make_shared<std::size_t>(0);
     std::string address; ///< the peer's, counted in connection_counts
+    user_state* user = nullptr; ///< the rates its user's connections share
 };
+
 
 // ---- Rooms ----------------------------------------------------------------------
 

@@ -222,12 +222,14 @@ private:
         ++(why == limits::too_many::per_user ? refused_.per_user : refused_.per_address);
     }
 
-    // What the limits keep of an open connection.
+    // What the limits keep of an open connection, and of its user.
     void track(backplane::connection_id id, const backplane::http_request& req)
     {
-        const auto& state =
-            connections_.try_emplace(id, settings_.rates, limits::clock::now(), req.peer_address()).first->second;
+        const auto now = limits::clock::now();
+        auto& state = connections_.try_emplace(id, settings_.rates, now, req.peer_address()).first->second;
         counts_.opened(state.address);
+        state.user = &users_.try_emplace(std::string(hub_.user_of(id)), settings_.user_rates, now).first->second;
+        ++state.user->connections;
     }
 
     void open(const handle& c, const backplane::http_request& req)
@@ -271,6 +273,8 @@ private:
         const backplane::connection_id id = ws_transport::tag(c);
         if (const auto it = connections_.find(id); it != connections_.end()) {
             counts_.closed(it->second.address);
+            if (--it->second.user->connections == 0)
+                users_.erase(std::string(hub_.user_of(id)));
             connections_.erase(it);
         }
         if (tokens_)
@@ -298,13 +302,16 @@ private:
         // Every frame counts against the rates, a bad one too; a broadcast
         // against the broadcasts' as well, once it is read.
         const auto now = limits::clock::now();
-        if (!admitted(c, mine->second.rate.admit(payload.size(), now)))
+        if (!admitted(c, mine->second.rate.admit(payload.size(), now)) ||
+            !admitted(c, mine->second.user->rate.admit(payload.size(), now)))
             return;
         protocol::error e;
         if (!reader_.read(payload, text, request_, e))
             return reply_error(c, e);
         const auto& r = request_;
-        if (r.kind == protocol::op::send && !r.to_room && !admitted(c, mine->second.rate.admit_broadcast(now)))
+        if (r.kind == protocol::op::send && !r.to_room &&
+            (!admitted(c, mine->second.rate.admit_broadcast(now)) ||
+             !admitted(c, mine->second.user->rate.admit_broadcast(now))))
             return;
         switch (r.kind) {
         case protocol::op::send:
@@ -495,6 +502,7 @@ private:
     limits::counters refused_;
     limits::connection_counts counts_;
     std::unordered_map<backplane::connection_id, limits::connection_state> connections_;
+    std::unordered_map<std::string, limits::user_state> users_; // of the open connections
 };
 
 } // namespace demo

@@ -200,7 +200,8 @@ async function startInstance(id, broker, port) {
     "--instance-id", id, "--broker", broker, "--redis", `redis://127.0.0.1:${redisPort}`,
     "--auth", "jwt", "--auth-key", tokenKeyFile(),
     // The load generator's senders send far faster than a person.
-    "--max-rate", "0", "--max-broadcast-rate", "0", "--max-bytes-rate", "0"]);
+    "--max-rate", "0", "--max-broadcast-rate", "0", "--max-bytes-rate", "0", "--max-user-rate", "0",
+    "--max-user-broadcast-rate", "0"]);
   instances.set(id, { port, child, broker });
   await until(async () => (await httpGet(port, "/healthz")).status === 200, `instance ${id} healthy`);
   if (broker !== "memory")

@@ -53,7 +53,8 @@ public:
         argv.emplace_back("none");
         // The tests send as fast as they can: no rate limit, unless `extra`
         // sets one (the last of a flag given twice holds).
-        for (const char* arg : {"--max-rate", "0", "--max-broadcast-rate", "0", "--max-bytes-rate", "0"})
+        for (const char* arg : {"--max-rate", "0", "--max-broadcast-rate", "0", "--max-bytes-rate", "0",
+                                "--max-user-rate", "0", "--max-user-broadcast-rate", "0"})
             argv.emplace_back(arg);
         argv.insert(argv.end(), extra.begin(), extra.end());
         bool memory = false;

@@ -398,3 +398,27 @@ TEST_CASE("hostile: the review's examples, with the default limits: a name that 
     // The 10,000 joins' bytes were read, not kept (under ASan, its quarantine keeps freed memory a while).
     CHECK(rss_kib(c.a.proc().pid()) - rss_before < (built_with_asan ? 64 : 16) * 1024);
 }
+
+TEST_CASE("hostile: the connections of one user share --max-user-broadcast-rate, each within its own")
+{
+    cluster c({"--max-broadcast-rate", "0.1", "--max-broadcast-burst", "2", "--max-user-broadcast-rate", "0.1",
+               "--max-user-broadcast-burst", "3"});
+    auto first = c.a.connect("mallory");
+    auto second = c.a.connect("mallory");
+    auto near = c.a.connect("alice");
+    auto far = c.b.connect("bob");
+    // Two each: within each connection's burst, past the user's.
+    for (auto* m : {first.get(), second.get()})
+        for (int i = 0; i < 2; ++i)
+            m->send_text(R"({"op":"send","text":"from mallory"})");
+    auto seen = answers(*first, 2);
+    const auto more = answers(*second, 2);
+    for (const auto& [kind, n] : more)
+        seen[kind] += n;
+    CHECK(seen["rate_limited"] == 1);
+    CHECK(c.a.metric("backplane_rate_limited_total") == 1);
+    for (auto* o : {near.get(), far.get()})
+        for (int i = 0; i < 3; ++i) // the three let through, and (below) not the fourth
+            CHECK(texts_until(*o, "from mallory").empty());
+    observers_served(c.a, {near.get(), far.get()}, "after the user's broadcasts");
+}
