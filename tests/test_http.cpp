@@ -2,34 +2,18 @@
 // share with the Redis URL (detail/url.hpp).
 #include <backplane/http.hpp>
 
+#include "support/fake_request.hpp"
+
 #include <catch2/catch.hpp>
 
-#include <map>
 #include <string>
 
 using backplane::http_request;
 using backplane::http_response;
+using backplane::test::fake_request;
 namespace bd = backplane::detail;
 
 namespace {
-
-// A request as a transport would show it.
-class fake_request final : public http_request {
-public:
-    fake_request(std::string_view method, std::string_view target, std::map<std::string, std::string> headers = {})
-        : http_request(method, target), headers_(std::move(headers))
-    {
-    }
-    std::string_view header(std::string_view name) const override
-    {
-        const auto it = headers_.find(std::string(name));
-        return it == headers_.end() ? std::string_view{} : std::string_view(it->second);
-    }
-    std::string peer_address() const override { return "192.0.2.1"; }
-
-private:
-    std::map<std::string, std::string> headers_;
-};
 
 std::string decoded(std::string_view in, bd::plus_sign plus = bd::plus_sign::literal)
 {

@@ -2,11 +2,11 @@
 // a token can be wrong refused, and the three places a handshake carries one.
 #include <backplane/auth/jwt.hpp>
 
+#include "../support/fake_request.hpp"
 #include "../support/tokens.hpp"
 
 #include <catch2/catch.hpp>
 
-#include <map>
 #include <string>
 
 using namespace std::chrono_literals;
@@ -16,6 +16,7 @@ using backplane::auth::identity;
 using backplane::auth::jwt_options;
 using backplane::auth::jwt_verifier;
 using backplane::test::epoch_seconds;
+using backplane::test::fake_request;
 using backplane::test::hs256_secret;
 using backplane::test::mint;
 using backplane::test::test_key;
@@ -56,23 +57,6 @@ std::string base64url(const std::string& in)
         out.push_back(digits[(bits << (6 - n)) & 63]);
     return out;
 }
-
-class fake_request final : public backplane::http_request {
-public:
-    fake_request(std::string_view target, std::map<std::string, std::string> headers = {})
-        : http_request("GET", target), headers_(std::move(headers))
-    {
-    }
-    std::string_view header(std::string_view name) const override
-    {
-        const auto it = headers_.find(std::string(name));
-        return it == headers_.end() ? std::string_view{} : std::string_view(it->second);
-    }
-    std::string peer_address() const override { return "192.0.2.1"; }
-
-private:
-    std::map<std::string, std::string> headers_;
-};
 
 } // namespace
 
@@ -212,15 +196,15 @@ TEST_CASE("jwt: room patterns")
 TEST_CASE("jwt: the handshake's token, from Authorization, a subprotocol or the query")
 {
     using backplane::auth::handshake_token;
-    CHECK(handshake_token(fake_request("/ws", {{"Authorization", "Bearer abc.def.ghi"}})) == "abc.def.ghi");
-    CHECK(handshake_token(fake_request("/ws", {{"Sec-WebSocket-Protocol", "backplane, bearer.abc.def.ghi"}})) ==
+    CHECK(handshake_token(fake_request("GET", "/ws", {{"Authorization", "Bearer abc.def.ghi"}})) == "abc.def.ghi");
+    CHECK(handshake_token(fake_request("GET", "/ws", {{"Sec-WebSocket-Protocol", "backplane, bearer.abc.def.ghi"}})) ==
           "abc.def.ghi");
-    CHECK(handshake_token(fake_request("/ws?token=abc.def.ghi&user=a")) == "abc.def.ghi");
-    CHECK(handshake_token(fake_request("/ws?token=q", {{"Authorization", "Bearer h"}})) == "h");
-    CHECK_FALSE(handshake_token(fake_request("/ws?user=a", {{"Authorization", "Basic abc"},
+    CHECK(handshake_token(fake_request("GET", "/ws?token=abc.def.ghi&user=a")) == "abc.def.ghi");
+    CHECK(handshake_token(fake_request("GET", "/ws?token=q", {{"Authorization", "Bearer h"}})) == "h");
+    CHECK_FALSE(handshake_token(fake_request("GET", "/ws?user=a", {{"Authorization", "Basic abc"},
                                                              {"Sec-WebSocket-Protocol", "backplane"}})));
     using backplane::auth::offers_subprotocol;
-    CHECK(offers_subprotocol(fake_request("/ws", {{"Sec-WebSocket-Protocol", "bearer.x , backplane"}})));
-    CHECK_FALSE(offers_subprotocol(fake_request("/ws", {{"Sec-WebSocket-Protocol", "backplane2, bearer.x"}})));
-    CHECK_FALSE(offers_subprotocol(fake_request("/ws")));
+    CHECK(offers_subprotocol(fake_request("GET", "/ws", {{"Sec-WebSocket-Protocol", "bearer.x , backplane"}})));
+    CHECK_FALSE(offers_subprotocol(fake_request("GET", "/ws", {{"Sec-WebSocket-Protocol", "backplane2, bearer.x"}})));
+    CHECK_FALSE(offers_subprotocol(fake_request("GET", "/ws")));
 }

@@ -37,34 +37,6 @@ void observers_served(instance& at, const std::vector<ws_client*>& observers, co
         CHECK(texts_until(*o, text).empty());
 }
 
-// Writes the handshakes of `paths` at once, before reading any answer: the
-// instance validates them all before any is open. @returns the status line
-// of each answer.
-std::vector<std::string> handshakes_together(std::uint16_t port, const std::vector<std::string>& paths,
-                                             std::vector<int>& fds)
-{
-    for (std::size_t i = 0; i < paths.size(); ++i) {
-        fds.push_back(connect_loopback(port));
-        REQUIRE(fds.back() >= 0);
-    }
-    for (std::size_t i = 0; i < fds.size(); ++i) {
-        const std::string req = handshake_request(paths[i]);
-        REQUIRE(::send(fds[i], req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size()));
-    }
-    std::vector<std::string> status;
-    for (const int fd : fds) {
-        const timeval wait{5, 0};
-        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
-        std::string in;
-        char buf[4096];
-        ssize_t n = 0;
-        while (in.find("\r\n\r\n") == std::string::npos && (n = ::recv(fd, buf, sizeof buf, 0)) > 0)
-            in.append(buf, static_cast<std::size_t>(n));
-        status.push_back(status_line(in));
-    }
-    return status;
-}
-
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define BACKPLANE_TEST_ASAN 1

@@ -420,27 +420,13 @@ TEST_CASE("handshakes that arrive together do not pass the connection limit eith
     // Four handshakes written before any answer is read: the instance reads
     // them in one go, before any of them is open.
     std::vector<int> fds;
-    for (int i = 0; i < 4; ++i) {
-        fds.push_back(connect_loopback(a.port()));
-        REQUIRE(fds.back() >= 0);
-    }
-    for (std::size_t i = 0; i < fds.size(); ++i) {
-        const std::string req = handshake_request("/ws?user=u" + std::to_string(i));
-        REQUIRE(::send(fds[i], req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size()));
-    }
     int accepted = 0, refused = 0;
-    for (const int fd : fds) {
-        const timeval wait{5, 0};
-        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
-        std::string in;
-        char buf[4096];
-        ssize_t n = 0;
-        while (in.find("\r\n\r\n") == std::string::npos && (n = ::recv(fd, buf, sizeof buf, 0)) > 0)
-            in.append(buf, static_cast<std::size_t>(n));
-        INFO(in);
-        if (in.compare(0, 12, "HTTP/1.1 101") == 0)
+    for (const auto& status : handshakes_together(a.port(), {"/ws?user=u0", "/ws?user=u1", "/ws?user=u2", "/ws?user=u3"},
+                                                  fds)) {
+        INFO(status);
+        if (status.compare(0, 12, "HTTP/1.1 101") == 0)
             ++accepted;
-        else if (in.compare(0, 12, "HTTP/1.1 503") == 0)
+        else if (status.compare(0, 12, "HTTP/1.1 503") == 0)
             ++refused;
     }
     CHECK(accepted == 2);
