@@ -17,6 +17,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -123,6 +124,7 @@ inline settings parse_args(int argc, char** argv)
     std::uint64_t ping_ms = std::uint64_t(s.transport.ping_interval.count());
     std::uint64_t idle_ms = std::uint64_t(s.transport.idle_timeout.count());
     std::uint64_t handshake_ms = std::uint64_t(s.transport.handshake_timeout.count());
+    std::uint64_t max_handshakes = s.transport.max_handshakes;
     std::uint64_t grace_ms = 1000, leeway_s = 30;
     std::uint64_t expiry_s = std::uint64_t(s.history_expiry.count());
     const auto on_off = CLI::IsMember({"on", "off"});
@@ -146,6 +148,8 @@ inline settings parse_args(int argc, char** argv)
         ->check(CLI::Range(std::uint64_t(1024), std::uint64_t(1) << 40));
     app.add_option("--ping-interval", ping_ms, "ms of silence before a client is pinged (0: never)")->check(ms);
     app.add_option("--idle-timeout", idle_ms, "ms of silence before a client is closed (1001)")->check(ms);
+    app.add_option("--max-handshakes", max_handshakes,
+                   "connections whose handshake is not done yet; at the limit accepting pauses (0: no limit)");
     app.add_option("--handshake-timeout", handshake_ms,
                    "ms a client has, once connected, to complete its handshake before the socket is dropped")
         ->check(CLI::Range(std::uint64_t(1), std::uint64_t(3600) * 1000));
@@ -229,9 +233,13 @@ inline settings parse_args(int argc, char** argv)
     }
     s.transport.max_connections = static_cast<std::size_t>(max_connections);
     s.transport.max_outbound_bytes = static_cast<std::size_t>(max_outbound);
+    // Replays and inboxes pause at the backpressure mark and go on once
+    // written: the mark must sit well under the limit, or they would reach it.
+    s.transport.backpressure_bytes = std::min(s.transport.backpressure_bytes, s.transport.max_outbound_bytes / 4);
     s.transport.ping_interval = std::chrono::milliseconds(ping_ms);
     s.transport.idle_timeout = std::chrono::milliseconds(idle_ms);
     s.transport.handshake_timeout = std::chrono::milliseconds(handshake_ms);
+    s.transport.max_handshakes = static_cast<std::size_t>(max_handshakes);
     s.transport.drain_grace = std::chrono::milliseconds(grace_ms);
     s.transport.drain_notice = std::string(protocol::draining);
     s.transport.batch_writes = batch_writes == "on";

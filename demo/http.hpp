@@ -89,6 +89,10 @@ std::string metrics(Hub& hub, const backplane::transport::websocketpp& ws, std::
     metric("backplane_connections_opened_total", "counter", "WebSocket connections opened.", t.opened);
     metric("backplane_connections_rejected_total", "counter",
            "WebSocket handshakes refused (connection limit, bad user, draining).", t.rejected);
+    metric("backplane_handshakes_in_progress", "gauge", "Connections accepted whose handshake is not done yet.",
+           ws.handshakes_in_progress());
+    metric("backplane_accept_pauses_total", "counter", "Times accepting paused at --max-handshakes.",
+           t.accept_pauses);
     metric("backplane_messages_in_total", "counter", "Messages received from clients.", t.messages_in);
     metric("backplane_bytes_in_total", "counter", "Payload bytes received from clients.", t.bytes_in);
     metric("backplane_messages_out_total", "counter", "Frames queued to clients (deliveries and replies).",
@@ -137,7 +141,7 @@ std::string metrics(Hub& hub, const backplane::transport::websocketpp& ws, std::
         metric("backplane_redis_resubscribed_total", "counter", "Channels subscribed again after reconnects.",
                b.resubscribed);
         metric("backplane_inbox_stored_total", "counter", "Direct messages stored for offline users.", b.inboxed);
-        metric("backplane_inbox_delivered_total", "counter", "Inbox entries taken on connect.", b.inbox_taken);
+        metric("backplane_inbox_delivered_total", "counter", "Inbox entries removed once written to a connection.", b.inbox_delivered);
         if constexpr (backplane::has_history_v<broker_type>) {
             metric("backplane_streams_resumes_total", "counter",
                    "Streams read again after the subscriber reconnected.", b.resumes);

@@ -175,7 +175,13 @@ struct hub_options {
     /// payload as it was sent.
     frame_builder build_frame;
     /// Messages read per page of history while a connection catches up.
+    /// The next page is read once the page before is written (a
+    /// transport with when_written), so that a large catch-up never
+    /// outgrows what a connection may have queued.
     std::size_t replay_page = 100;
+    /// Kept messages read per page when a user's first connection takes
+    /// them; each page is removed from the broker once written.
+    std::size_t offline_page = 100;
     /// Decides what each connection may do; empty: everything. join()
     /// asks it; sending and presence are not tied to a connection (a
     /// server sends on its own behalf too), so an application asks
@@ -370,8 +376,23 @@ private:
         detail::catch_up seam;
         recovery_result result;
         recovery_handler done;
+        history_page page;          // the page being sent
+        std::size_t next;           // its first entry not yet sent
+        bool page_full;             // it filled its request
+        std::error_code page_error; // its read failed
     };
     using recovery_list = std::vector<std::unique_ptr<recovery>>;
+
+    // A user's first connection here, taking what was kept for the user
+    // (see after_open).
+    struct kept_take {
+        std::uint64_t key; // names it in callbacks; never reused
+        connection_id conn;
+        bool resumed_user; // its replay has the replayable ones
+        std::string after; // the last entry of the last page removed
+        std::vector<offline_message> page;
+        std::size_t next;  // the first of page not yet sent
+    };
     using recovery_map = std::unordered_map<const list_node*, recovery_list>;
 
     bool routes_rooms_by_channel() const noexcept { return options_.rooms == room_routing::per_room_channel; }
@@ -388,11 +409,15 @@ private:
                             std::string_view payload, connection_id exclude);
     void encode(message_kind kind, std::string_view target, std::string_view payload, connection_id exclude);
     void send_to_host(std::string_view user);
-    void deliver_offline(connection_id id, bool resumed_user, std::vector<offline_message> messages);
+    void read_kept(const std::string& user);
+    void send_kept(const std::string& user);
+    void hand_on_kept(connection_id closed, const std::string& user);
+    template <class F>
+    void after_written(connection_id id, F f);
     void on_message(std::string_view channel, std::string_view broker_id, std::string_view data);
     frame make_frame(const envelope& e, std::string_view broker_id, bool offline = false);
     void deliver(const std::vector<detail::slot_index>& targets, const frame& f, connection_id skip);
-    void send_one(connection_id id, const frame& f);
+    send_status send_one(connection_id id, const frame& f);
     void close_dead();
 
     void start_or_activate(connection_id id, list_node* list, message_kind kind, std::string_view channel,
@@ -400,6 +425,7 @@ private:
     void read_page(recovery& r);
     recovery* find_recovery(std::uint64_t key, list_node* list);
     void on_page(std::uint64_t key, list_node* list, std::error_code ec, history_page page);
+    void replay(recovery& r);
     void advance_recoveries(typename recovery_map::iterator it, std::string_view broker_id, const frame& f,
                             connection_id skip);
     void finish(recovery& r);
@@ -424,6 +450,7 @@ private:
     std::string frame_bytes_;          // reused for every built frame
     std::vector<connection_id> dead_;  // reused for every delivery
     recovery_map recoveries_;
+    std::unordered_map<std::string, kept_take> kept_takes_; // by user
     std::vector<std::pair<connection_id, const list_node*>> activated_;
     std::uint64_t recovery_keys_ = 0;
     // Alive as long as the hub: handlers of the policies that may outlive

@@ -21,6 +21,16 @@
 //                       neither copies the payload nor allocates per call
 //                       (the hot path); on `dropped` the hub forgets the
 //                       connection: closing it is the transport's business
+//   Optional, found by detection:
+//   when_written(handle, h)
+//                       calls h() once everything queued for the connection
+//                       so far has been written to its socket (at once, or
+//                       later; h may run inside the call), and never if the
+//                       connection closes first. The hub sends history and
+//                       kept messages as the connection drains, a page at a
+//                       time, and removes kept messages only once written.
+//                       Without it, the hub sends each page right after the
+//                       one before, and removes it once queued
 //
 // Broker: carries messages between hubs.
 //   get_executor()      the executor the broker calls back on: the hub's
@@ -53,14 +63,21 @@
 //                       hub's fallback when the locator says the user is
 //                       offline), for as long as the broker says (the Redis
 //                       brokers: until the inbox is idle for idle_expiry)
-//   take_offline(user, channel, done)
-//                       takes (reads and deletes, at once) what is kept for
-//                       `user`, oldest first, and calls done(ec, messages)
-//                       once, later; two connections of one user never both
-//                       get a message. `channel` is the one the user's
-//                       messages arrive on live here: if it is subscribed,
-//                       the take waits until the subscription is in effect,
-//                       so that a message is either taken or received live
+//   read_offline(user, channel, after, count, done)
+//                       reads at most `count` messages kept for `user`,
+//                       oldest first, after the entry `after` (empty: from
+//                       the first), and calls done(ec, messages) once,
+//                       later; it removes nothing. `channel` is the one the
+//                       user's messages arrive on live here: if it is
+//                       subscribed, a read from the first entry waits until
+//                       the subscription is in effect, so that a message is
+//                       either kept or received live. The first connections
+//                       of one user on two hubs at once may both read an
+//                       entry, as both would have received it live
+//   remove_offline(user, entries, done)
+//                       removes those entries (offline_message::entry) once
+//                       they were written to a connection of the user, and
+//                       the user's store with the last of them
 //   publish_direct(channel, user, data, done)
 //                       with the two above: publish() of a direct message to
 //                       `user`, kept for the user if nobody receives it
@@ -123,12 +140,13 @@ using history_handler = std::function<void(std::error_code, history_page)>;
 
 /// One message kept for a user who had no connection.
 struct offline_message {
+    std::string entry;       ///< its place in the store: read after it, remove it
     std::string id;          ///< the message's id
     std::string data;        ///< what was published (an envelope)
     bool replayable = false; ///< also in the history of the user's channel: a resume replays it
 };
 
-/// Called once with the messages taken for a user, oldest first.
+/// Called once with a page of the messages kept for a user, oldest first.
 using offline_handler = std::function<void(std::error_code, std::vector<offline_message>)>;
 
 /// Called once with the instance hosting a user, or an empty view if the
@@ -167,6 +185,13 @@ struct transport_fits<T, std::void_t<
                                     send_status>>>> : std::true_type {};
 
 template <class T, class = void>
+struct when_written_fits : std::false_type {};
+template <class T>
+struct when_written_fits<T, std::void_t<decltype(std::declval<T&>().when_written(
+    std::declval<const typename T::connection_handle&>(), std::declval<std::function<void()>>()))>>
+    : std::true_type {};
+
+template <class T, class = void>
 struct broker_fits : std::false_type {};
 template <class T>
 struct broker_fits<T, std::void_t<
@@ -188,8 +213,10 @@ struct offline_fits : std::false_type {};
 template <class T>
 struct offline_fits<T, std::void_t<
     decltype(std::declval<T&>().store_offline(std::string_view{}, std::string_view{}, std::declval<publish_handler>())),
-    decltype(std::declval<T&>().take_offline(std::string_view{}, std::string_view{},
-                                             std::declval<offline_handler>()))>>
+    decltype(std::declval<T&>().read_offline(std::string_view{}, std::string_view{}, std::string_view{},
+                                             std::size_t{}, std::declval<offline_handler>())),
+    decltype(std::declval<T&>().remove_offline(std::string_view{}, std::declval<std::vector<std::string>>(),
+                                               std::declval<publish_handler>()))>>
     : std::true_type {};
 
 template <class T, class = void>
@@ -220,6 +247,10 @@ struct shutdown_fits<T, std::void_t<decltype(std::declval<T&>().shutdown(std::de
 /// Whether T meets the Transport requirements.
 template <class T>
 inline constexpr bool is_transport_v = detail::transport_fits<T>::value;
+/// Whether the transport T tells when a connection's queue is written
+/// (the optional `when_written`).
+template <class T>
+inline constexpr bool has_when_written_v = detail::when_written_fits<T>::value;
 /// Whether T meets the Broker requirements.
 template <class T>
 inline constexpr bool is_broker_v = detail::broker_fits<T>::value;
@@ -227,7 +258,7 @@ inline constexpr bool is_broker_v = detail::broker_fits<T>::value;
 template <class T>
 inline constexpr bool has_history_v = detail::history_fits<T>::value;
 /// Whether the broker T keeps messages for offline users (store_offline,
-/// take_offline).
+/// read_offline, remove_offline).
 template <class T>
 inline constexpr bool has_offline_messages_v = detail::offline_fits<T>::value;
 /// Whether the broker T keeps the direct messages nobody received

@@ -10,6 +10,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -340,6 +341,38 @@ TEST_CASE("hostile: a client that connects and never completes its handshake is 
     for (const int fd : idle)
         ::close(fd);
     observers_served(a, {near.get()}, "after the idle sockets");
+}
+
+TEST_CASE("hostile: sockets past --max-handshakes wait in the backlog and hold no more descriptors than the limit")
+{
+    cluster c({"--max-handshakes", "8", "--handshake-timeout", "1000"});
+    auto near = c.a.connect("alice");
+    auto far = c.b.connect("bob");
+    const std::string fds = "/proc/" + std::to_string(c.a.proc().pid()) + "/fd";
+    auto descriptors = [&fds] {
+        std::size_t n = 0;
+        for (auto it = std::filesystem::directory_iterator(fds); it != std::filesystem::directory_iterator(); ++it)
+            ++n;
+        return n;
+    };
+    const auto before = descriptors();
+    std::vector<int> silent;
+    for (int i = 0; i < 200; ++i) {
+        silent.push_back(connect_loopback(c.a.port())); // the kernel completes them: the backlog
+        REQUIRE(silent.back() >= 0);
+    }
+    std::this_thread::sleep_for(500ms);
+    // Meanwhile /metrics on this port waits in the backlog too (--metrics-address
+    // serves it apart): what the instance holds is read from /proc.
+    CHECK(descriptors() <= before + 8);
+    observers_served(c.a, {near.get(), far.get()}, "while 200 sockets wait", near.get());
+    for (const int fd : silent)
+        ::close(fd);
+    // Their places come back: the only handshake left is the metrics request's own.
+    REQUIRE(wait_until([&] { return c.a.metric("backplane_handshakes_in_progress") == 1; }, 10s));
+    CHECK(c.a.metric("backplane_accept_pauses_total") >= 1);
+    auto late = c.a.connect("carol");
+    observers_served(c.a, {near.get(), far.get(), late.get()}, "after the silent sockets");
 }
 
 TEST_CASE("hostile: the review's examples, with the default limits: a name that is not UTF-8, 10,000 pipelined joins")

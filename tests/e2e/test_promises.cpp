@@ -300,10 +300,36 @@ TEST_CASE("redis-streams: last_dm_id replays the direct messages after it, with 
     CHECK(field(r, "scope") == "dm");
     CHECK(field(r, "recovered") == "true");
     CHECK(field(r, "replayed") == "3");
-    // The inbox held d4 too: taken, and not sent again.
-    CHECK(c.cli.integer({"XLEN", "inbox:alice"}) == 0);
+    // The inbox held d4 too: removed (once the page was written), and not sent again.
+    CHECK(wait_until([&] { return c.cli.integer({"EXISTS", "inbox:alice"}) == 0; }));
     bob->send_text(R"({"op":"dm","to":"alice","text":"d5"})");
     CHECK(texts_until(*alice, "d5").empty());
+}
+
+TEST_CASE("an inbox larger than the outbound limit reaches a client that reads slowly, whole, and only then leaves Redis")
+{
+    // 400 DMs of 15 KiB kept for alice: 6 MiB, a hundred times what the
+    // instance lets one client have queued, and more than the socket
+    // buffers hold (4 MiB at most here). Sent at once, they would close her
+    // as a slow consumer and be gone with her; sent as she reads, she gets
+    // them all, and what she has not read is still in Redis meanwhile.
+    cluster c({"--broker", "redis-streams", "--max-outbound", "65536"});
+    auto bob = c.b.connect("bob");
+    const std::string text(15 * 1024, 'k');
+    for (int i = 0; i < 400; ++i)
+        bob->send_text(R"({"op":"dm","to":"alice","text":")" + std::to_string(i) + text + "\"}");
+    REQUIRE(wait_until([&] { return c.cli.integer({"XLEN", "inbox:alice"}) == 400; }));
+    auto alice = c.a.connect("alice", 4096);
+    std::this_thread::sleep_for(500ms); // not reading yet
+    CHECK(c.cli.integer({"XLEN", "inbox:alice"}) > 0);
+    for (int i = 0; i < 400; ++i) {
+        auto m = parse(alice->read_text());
+        REQUIRE(field(m, "text") == std::to_string(i) + text);
+        CHECK(field(m, "offline") == "true");
+    }
+    CHECK(c.a.metric("backplane_slow_consumer_closes_total") == 0);
+    CHECK(wait_until([&] { return c.cli.integer({"EXISTS", "inbox:alice"}) == 0; }));
+    CHECK(c.a.metric("backplane_inbox_delivered_total") == 400);
 }
 
 TEST_CASE("redis-pubsub: last_id in the URL is ignored, in a join it is unsupported")

@@ -190,14 +190,22 @@ TEST_CASE("an offline inbox expires idle_expiry after its last write, and is del
     CHECK(integer({"PTTL", "inbox:nobody"}) <= 1000);
     CHECK(integer({"TTL", "inbox:kept"}) > 7 * 24 * 3600 - 60);
 
-    std::optional<std::vector<offline_message>> taken;
-    week.take_offline("taken", "notif:user:taken", [&](std::error_code ec, std::vector<offline_message> m) {
+    std::optional<std::vector<offline_message>> read;
+    week.read_offline("taken", "notif:user:taken", "", 10, [&](std::error_code ec, std::vector<offline_message> m) {
         CHECK_FALSE(ec);
-        taken = std::move(m);
+        read = std::move(m);
     });
-    REQUIRE(run_until(io, [&] { return taken.has_value(); }));
-    CHECK(taken->size() == 1);
+    REQUIRE(run_until(io, [&] { return read.has_value(); }));
+    REQUIRE(read->size() == 1);
+    CHECK(integer({"EXISTS", "inbox:taken"}) == 1); // read, not removed
+    bool removed = false;
+    week.remove_offline("taken", {(*read)[0].entry}, [&](std::error_code ec) {
+        CHECK_FALSE(ec);
+        removed = true;
+    });
+    REQUIRE(run_until(io, [&] { return removed; }));
     CHECK(integer({"EXISTS", "inbox:taken"}) == 0); // not an empty stream
+    CHECK(week.stats().inbox_delivered == 1);
 
     REQUIRE(run_until(io, [&] { return integer({"EXISTS", "inbox:nobody"}) == 0; }, 5000ms));
     CHECK(integer({"EXISTS", "inbox:kept"}) == 1);

@@ -360,26 +360,35 @@ TEST_CASE("redis streams: an offline user's direct messages wait in an inbox and
     CHECK(c[0].broker().stats().inboxed == 5);
 
     // Zoe connects on both hubs at once, and twice on hub 1: the first
-    // connection of each hub takes the inbox, and each entry goes to one
-    // take only.
+    // connection of each hub reads the inbox, and removes what it has
+    // written. Both may read an entry before either removes it (as both
+    // would have received it live); every entry reaches one of them at
+    // least, and none reaches one connection twice.
     auto [z1, z1_id] = c.connect(1, "zoe");
     auto [z2, z2_id] = c.connect(1, "zoe");
     auto [z0, z0_id] = c.connect(0, "zoe");
-    REQUIRE(run_until(c.io, [&, z0 = z0, z1 = z1] { // C++17: bindings by name
-        return z0->texts().size() + z1->texts().size() == 5;
-    }));
+    redis::connection admin(c.io.get_executor(), redis::parse_url(server.url()));
+    REQUIRE(run_until(c.io, [&] { return call(c.io, admin, {"EXISTS", "inbox:zoe"}).second.integer == 0; }));
     c.run();
     CHECK(z2->texts().empty()); // not the first connection of its hub
     auto all = z0->texts();
     const auto on_1 = z1->texts();
+    for (const strings* got : std::initializer_list<const strings*>{&all, &on_1}) {
+        auto sorted = *got;
+        std::sort(sorted.begin(), sorted.end()); // "id|payload": in id order
+        CHECK(sorted == *got); // oldest first
+        CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end()); // once each
+    }
     all.insert(all.end(), on_1.begin(), on_1.end());
-    std::sort(all.begin(), all.end()); // "id|payload": in id order
+    std::sort(all.begin(), all.end());
+    all.erase(std::unique(all.begin(), all.end()), all.end());
     strings texts;
     for (const auto& f : all)
         texts.push_back(payload_of(f));
     CHECK(texts == strings{"dm1", "dm2", "dm3", "dm4", "dm5"});
-    CHECK(c[0].broker().stats().inbox_taken + c[1].broker().stats().inbox_taken == 5);
-    CHECK(c[0].stats().offline_delivered + c[1].stats().offline_delivered == 5);
+    const auto removed = c[0].broker().stats().inbox_delivered + c[1].broker().stats().inbox_delivered;
+    CHECK(removed == 5); // removed once, whoever removed it
+    CHECK(c[0].stats().offline_delivered + c[1].stats().offline_delivered == z0->texts().size() + on_1.size());
     // Their ids are the user channel's stream ids: a resume would have them.
     for (const auto& f : all) {
         stream_id id;
@@ -392,17 +401,18 @@ TEST_CASE("redis streams: an offline user's direct messages wait in an inbox and
     c.run();
     CHECK(c[0].broker().stats().inboxed == 5);
     std::optional<std::vector<offline_message>> taken;
-    c[1].broker().take_offline("zoe", "notif:user:zoe", [&](std::error_code ec, std::vector<offline_message> e) {
-        CHECK_FALSE(ec);
-        taken = std::move(e);
-    });
+    c[1].broker().read_offline("zoe", "notif:user:zoe", "", 100,
+                               [&](std::error_code ec, std::vector<offline_message> e) {
+                                   CHECK_FALSE(ec);
+                                   taken = std::move(e);
+                               });
     REQUIRE(run_until(c.io, [&] { return taken.has_value(); }));
     CHECK(taken->empty());
     CHECK(payloads(z1).back() == "live");
     CHECK(payloads(z2) == strings{"live"});
 }
 
-TEST_CASE("redis streams: take_offline reads an entry without its own message id, as store_offline writes it")
+TEST_CASE("redis streams: read_offline reads an entry without its own message id, as store_offline writes it")
 {
     redis_server server;
     streams_cluster c(server, 1, with_ids());
@@ -414,23 +424,23 @@ TEST_CASE("redis streams: take_offline reads an entry without its own message id
     REQUIRE(call(c.io, admin, {"XADD", "inbox:yan", "*", "other", "x"}).first == std::error_code());
 
     std::optional<std::vector<offline_message>> taken;
-    c[0].broker().take_offline("yan", "notif:user:yan", [&](std::error_code e, std::vector<offline_message> entries) {
-        CHECK_FALSE(e);
-        taken = std::move(entries);
-    });
+    c[0].broker().read_offline("yan", "notif:user:yan", "", 10,
+                               [&](std::error_code e, std::vector<offline_message> entries) {
+                                   CHECK_FALSE(e);
+                                   taken = std::move(entries);
+                               });
     REQUIRE(run_until(c.io, [&] { return taken.has_value(); }));
     REQUIRE(taken->size() == 1); // the entry that holds no message is skipped
     CHECK((*taken)[0].id == added.text);
+    CHECK((*taken)[0].entry == added.text);
     CHECK((*taken)[0].data == data);
     CHECK_FALSE((*taken)[0].replayable);
 }
 
-TEST_CASE("redis streams: an inbox taken to its last entry leaves no key")
+TEST_CASE("redis streams: an inbox is read a page at a time, and removed with its last entry")
 {
     redis_server server;
-    broker::redis_streams_options bo;
-    bo.inbox.take = 2;
-    streams_cluster c(server, 1, with_ids(), bo);
+    streams_cluster c(server, 1, with_ids());
     redis::connection admin(c.io.get_executor(), redis::parse_url(server.url()));
     auto exists = [&] { return call(c.io, admin, {"EXISTS", "inbox:yan"}).second.integer; };
     int stored = 0;
@@ -440,21 +450,43 @@ TEST_CASE("redis streams: an inbox taken to its last entry leaves no key")
             ++stored;
         });
     REQUIRE(run_until(c.io, [&] { return stored == 3; }));
-    auto take = [&] {
-        std::optional<std::vector<offline_message>> taken;
-        c[0].broker().take_offline("yan", "notif:user:yan", [&](std::error_code ec, std::vector<offline_message> e) {
-            CHECK_FALSE(ec);
-            taken = std::move(e);
-        });
-        REQUIRE(run_until(c.io, [&] { return taken.has_value(); }));
-        return taken->size();
+    auto read = [&](const std::string& after) {
+        std::optional<std::vector<offline_message>> page;
+        c[0].broker().read_offline("yan", "notif:user:yan", after, 2,
+                                   [&](std::error_code ec, std::vector<offline_message> e) {
+                                       CHECK_FALSE(ec);
+                                       page = std::move(e);
+                                   });
+        REQUIRE(run_until(c.io, [&] { return page.has_value(); }));
+        return *page;
     };
-    CHECK(take() == 2);
+    auto remove = [&](const std::vector<offline_message>& page) {
+        std::vector<std::string> entries;
+        for (const auto& m : page)
+            entries.push_back(m.entry);
+        bool done = false;
+        c[0].broker().remove_offline("yan", entries, [&](std::error_code ec) {
+            CHECK_FALSE(ec);
+            done = true;
+        });
+        REQUIRE(run_until(c.io, [&] { return done; }));
+    };
+    const auto first = read("");
+    REQUIRE(first.size() == 2);
+    CHECK(read("").size() == 2); // reading removes nothing
+    const auto second = read(first.back().entry);
+    REQUIRE(second.size() == 1);
+    CHECK(first[0].data != second[0].data);
+    CHECK(first[1].data != second[0].data);
+    remove(first);
     CHECK(exists() == 1); // one entry left
-    CHECK(take() == 1);
+    CHECK(read("").size() == 1);
+    remove(second);
     CHECK(exists() == 0); // not an empty stream
-    CHECK(take() == 0);
+    CHECK(read("").empty());
+    remove(second); // again: nothing to remove, no key made
     CHECK(exists() == 0);
+    CHECK(c[0].broker().stats().inbox_delivered == 3); // what was there to remove
 }
 
 TEST_CASE("redis streams: every stream and inbox the broker writes expires idle_expiry after its last write")

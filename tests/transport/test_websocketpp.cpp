@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <optional>
@@ -223,4 +224,95 @@ TEST_CASE("websocketpp: pings in a row are answered by one pong, and a client th
         }
         CHECK(stats_of(e).slow_consumer_closes == 1);
     }
+}
+
+TEST_CASE("websocketpp: when_written waits until a client that does not read has read, and never calls for one that closed")
+{
+    backplane::transport::websocketpp_options o;
+    o.max_outbound_bytes = 64 * 1024 * 1024;
+    endpoint e(o);
+    std::promise<ws_transport::connection_handle> opened;
+    std::promise<void> closed;
+    e.ws.on_open([&](const ws_transport::connection_handle& c, const http_request&) { opened.set_value(c); });
+    e.ws.on_close([&](const ws_transport::connection_handle&, const http_request&) { closed.set_value(); });
+    const auto port = e.start();
+    auto c = std::make_unique<backplane::test::ws_client>(port, "/ws", 4096);
+    auto open_future = opened.get_future();
+    const auto handle = within(open_future);
+
+    // Idle: at once.
+    std::promise<void> idle;
+    asio::post(e.io, [&] { e.ws.when_written(handle, [&] { idle.set_value(); }); });
+    auto idle_future = idle.get_future();
+    within(idle_future);
+
+    // 8 MiB queued, more than the socket buffers hold (4 MiB at most here):
+    // written only as the client reads.
+    constexpr int frames = 64;
+    const std::string payload(128 * 1024, 'w');
+    std::atomic<bool> written{false};
+    asio::post(e.io, [&] {
+        const auto f = e.ws.make_frame(payload);
+        for (int i = 0; i < frames; ++i)
+            e.ws.send(handle, f);
+        e.ws.when_written(handle, [&] { written = true; });
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK_FALSE(written);
+    for (int i = 0; i < frames; ++i) {
+        const auto text = c->read_text();
+        REQUIRE(text);
+        CHECK(text->size() == payload.size());
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!written && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    CHECK(written);
+
+    // Closed before it is written: never.
+    std::atomic<bool> called{false};
+    asio::post(e.io, [&] {
+        const auto f = e.ws.make_frame(payload);
+        for (int i = 0; i < frames; ++i)
+            e.ws.send(handle, f);
+        e.ws.when_written(handle, [&] { called = true; });
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    c.reset(); // the client goes without reading
+    auto closed_future = closed.get_future();
+    within(closed_future);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CHECK_FALSE(called);
+}
+
+TEST_CASE("websocketpp: at max_handshakes accepting pauses until a handshake ends, then goes on")
+{
+    backplane::transport::websocketpp_options o;
+    o.max_handshakes = 2;
+    endpoint e(o);
+    const auto port = e.start();
+    // Two sockets that send nothing hold both places.
+    const int silent1 = connect_loopback(port), silent2 = connect_loopback(port);
+    REQUIRE(silent1 >= 0);
+    REQUIRE(silent2 >= 0);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (stats_of(e).accept_pauses == 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    REQUIRE(stats_of(e).accept_pauses == 1);
+
+    // A third waits in the backlog: connected, not answered.
+    const int third = connect_loopback(port);
+    REQUIRE(third >= 0);
+    const std::string req = handshake_request("/ws");
+    REQUIRE(::send(third, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size()));
+    pollfd p{third, POLLIN, 0};
+    CHECK(::poll(&p, 1, 300) == 0);
+
+    ::close(silent1); // its handshake ends: the third is accepted and answered
+    CHECK(::poll(&p, 1, 5000) == 1);
+    char buf[64] = {};
+    CHECK(::recv(third, buf, sizeof buf - 1, 0) > 12);
+    CHECK(std::string(buf).rfind("HTTP/1.1 101", 0) == 0);
+    ::close(silent2);
+    ::close(third);
 }

@@ -132,7 +132,7 @@ private:
         auto it = channels_.find(msg->channel);
         if (it == channels_.end()) {
             if (!user.empty())
-                keep(user, {msg->id, msg->data, !msg->id.empty()});
+                keep(user, {{}, msg->id, msg->data, !msg->id.empty()});
             return;
         }
         for (const auto& ep : it->second)
@@ -179,24 +179,46 @@ private:
     {
         std::lock_guard<std::mutex> lock(mutex_);
         // Its id: the next of the bus's ids, as the Redis inbox gives one of its own.
-        keep(user, {stream_id{++last_id_, 0}.to_string(), std::string(data), false});
+        keep(user, {{}, stream_id{++last_id_, 0}.to_string(), std::string(data), false});
     }
 
-    std::vector<offline_message> take_offline(std::string_view user)
+    std::vector<offline_message> read_offline(std::string_view user, std::string_view after, std::size_t count)
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::vector<offline_message> out;
+        auto it = offline_.find(std::string(user));
+        stream_id from;
+        if (it == offline_.end() || (!after.empty() && !parse_stream_id(after, from)))
+            return out;
+        for (const auto& m : it->second) {
+            stream_id entry;
+            parse_stream_id(m.entry, entry);
+            if (from < entry && out.size() < count)
+                out.push_back(m);
+        }
+        return out;
+    }
+
+    void remove_offline(std::string_view user, const std::vector<std::string>& entries)
     {
         std::lock_guard<std::mutex> lock(mutex_);
         auto it = offline_.find(std::string(user));
         if (it == offline_.end())
-            return {};
-        std::vector<offline_message> out(std::make_move_iterator(it->second.begin()),
-                                         std::make_move_iterator(it->second.end()));
-        offline_.erase(it);
-        return out;
+            return;
+        auto& kept = it->second;
+        kept.erase(std::remove_if(kept.begin(), kept.end(),
+                                  [&](const offline_message& m) {
+                                      return std::find(entries.begin(), entries.end(), m.entry) != entries.end();
+                                  }),
+                   kept.end());
+        if (kept.empty())
+            offline_.erase(it);
     }
 
     // Under the lock.
     void keep(std::string_view user, offline_message m)
     {
+        m.entry = stream_id{++kept_, 0}.to_string(); // its place in the store, apart from its id
         auto& kept = offline_[std::string(user)];
         kept.push_back(std::move(m));
         if (kept.size() > offline_size_)
@@ -207,6 +229,7 @@ private:
     const std::size_t offline_size_;
     std::unordered_map<std::string, std::deque<offline_message>> offline_;
     std::uint64_t last_id_ = 0;
+    std::uint64_t kept_ = 0;
     mutable std::mutex mutex_;
     std::unordered_map<std::string, std::vector<endpoint_ptr>> channels_;
     std::unordered_map<std::string, std::deque<std::shared_ptr<const detail::memory_message>>> history_;
@@ -278,14 +301,24 @@ public:
             asio::post(state_->executor, [done = std::move(done)] { done({}); });
     }
 
-    /// Takes what is kept for `user` (subscriptions take effect at once on
+    /// Reads what is kept for `user` (subscriptions take effect at once on
     /// the bus: there is nothing to wait for).
-    void take_offline(std::string_view user, std::string_view /*channel*/, backplane::offline_handler done)
+    void read_offline(std::string_view user, std::string_view /*channel*/, std::string_view after, std::size_t count,
+                      backplane::offline_handler done)
     {
-        asio::post(state_->executor, [ep = state_, done = std::move(done), taken = bus_->take_offline(user)]() mutable {
-            if (ep->handler)
-                done({}, std::move(taken));
-        });
+        asio::post(state_->executor,
+                   [ep = state_, done = std::move(done), page = bus_->read_offline(user, after, count)]() mutable {
+                       if (ep->handler)
+                           done({}, std::move(page));
+                   });
+    }
+
+    /// Removes `entries` from what is kept for `user`.
+    void remove_offline(std::string_view user, std::vector<std::string> entries, backplane::publish_handler done = {})
+    {
+        bus_->remove_offline(user, entries);
+        if (done)
+            asio::post(state_->executor, [done = std::move(done)] { done({}); });
     }
 
     /// Reads up to `count` messages of `channel` after the id `after`.

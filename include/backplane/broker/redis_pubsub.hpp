@@ -11,7 +11,7 @@
 // kept for a hub that is disconnected at the time of a publish.
 //
 // A Broker (backplane/policies.hpp) that keeps messages for offline users
-// (store_offline, take_offline: the inbox of redis/inbox.hpp), for the hub's
+// (store_offline, read_offline, remove_offline: the inbox of redis/inbox.hpp), for the hub's
 // direct messages routed through the user's host when the user is offline; an
 // inbox expires idle_expiry after its last write, so those of users who never
 // connect (made-up names) do not stay in Redis. It adds: a subscribed channel
@@ -67,14 +67,14 @@ struct redis_pubsub_options {
 
 /// Counters of a redis_pubsub broker. They only grow.
 struct redis_pubsub_stats {
-    std::uint64_t published = 0;      ///< publishes handed to the broker
-    std::uint64_t publish_errors = 0; ///< of those, failed (queue full, lost, error reply)
-    std::uint64_t received = 0;       ///< messages handed to the hub
-    std::uint64_t reconnects = 0;     ///< of both connections, after their first connect
-    std::uint64_t resubscribed = 0;   ///< channels subscribed again after reconnects
-    std::uint64_t probe_timeouts = 0; ///< connections closed by the liveness probe
-    std::uint64_t inboxed = 0;        ///< messages kept for offline users
-    std::uint64_t inbox_taken = 0;    ///< of those, taken by a user's first connection
+    std::uint64_t published = 0;       ///< publishes handed to the broker
+    std::uint64_t publish_errors = 0;  ///< of those, failed (queue full, lost, error reply)
+    std::uint64_t received = 0;        ///< messages handed to the hub
+    std::uint64_t reconnects = 0;      ///< of both connections, after their first connect
+    std::uint64_t resubscribed = 0;    ///< channels subscribed again after reconnects
+    std::uint64_t probe_timeouts = 0;  ///< connections closed by the liveness probe
+    std::uint64_t inboxed = 0;         ///< messages kept for offline users
+    std::uint64_t inbox_delivered = 0; ///< of those, removed once written to a connection
 };
 
 /// The Redis Pub/Sub broker policy. Movable; the destructor closes both
@@ -95,7 +95,7 @@ public:
           counts_(std::make_shared<offline_counts>())
     {
         store_.load(publisher_);
-        take_.load(publisher_);
+        remove_.load(publisher_);
     }
 
     /// As above, with the server read from a URL.
@@ -141,26 +141,38 @@ public:
                    });
     }
 
-    /// Takes what is kept for `user` (reads and deletes, in one script).
-    /// If `channel` is subscribed, that waits until the subscription is in
-    /// effect, so that a message is either taken or received live.
-    void take_offline(std::string_view user, std::string_view channel, backplane::offline_handler done)
+    /// Reads at most `count` entries of `user`'s inbox after the entry
+    /// `after` (empty: from the first). A read from the first entry, if
+    /// `channel` is subscribed, waits until the subscription is in effect,
+    /// so that a message is either in the inbox or received live.
+    void read_offline(std::string_view user, std::string_view channel, std::string_view after, std::size_t count,
+                      backplane::offline_handler done)
     {
-        auto take = [this, counts = std::weak_ptr<offline_counts>(counts_), key = inbox_.name(user),
+        auto read = [this, alive = std::weak_ptr<offline_counts>(counts_),
+                     args = redis::inbox::read_command(inbox_.name(user), after, count),
                      done = std::move(done)](std::error_code) mutable {
-            if (counts.expired())
+            if (alive.expired())
                 return;
-            take_.run(publisher_, {"1", key, std::to_string(inbox_options_.take)},
-                      [counts, done = std::move(done)](std::error_code ec, const redis::reply& r) {
-                          auto messages = ec ? std::vector<offline_message>{} : redis::inbox::entries(r);
-                          if (auto c = counts.lock())
-                              c->inbox_taken += messages.size();
-                          done(ec, std::move(messages));
-                      });
+            publisher_.execute(args, [done = std::move(done)](std::error_code ec, const redis::reply& r) {
+                done(ec, ec ? std::vector<offline_message>{} : redis::inbox::entries(r));
+            });
         };
-        if (subscriber_.subscribed(channel))
-            return subscriber_.ping(std::move(take)); // failed or not, the take follows
-        asio::post(executor_, [take = std::move(take)]() mutable { take({}); });
+        if (after.empty() && subscriber_.subscribed(channel))
+            return subscriber_.ping(std::move(read)); // failed or not, the read follows
+        asio::post(executor_, [read = std::move(read)]() mutable { read({}); });
+    }
+
+    /// Removes `entries` from `user`'s inbox, and the inbox once empty.
+    void remove_offline(std::string_view user, std::vector<std::string> entries, backplane::publish_handler done = {})
+    {
+        entries.insert(entries.begin(), {"1", inbox_.name(user)});
+        remove_.run(publisher_, std::move(entries),
+                    [counts = counts_, done = std::move(done)](std::error_code ec, const redis::reply& r) {
+                        if (!ec && r.integer > 0)
+                            counts->inbox_delivered += std::uint64_t(r.integer);
+                        if (done)
+                            done(ec);
+                    });
     }
 
     /// Whether both connections are ready.
@@ -183,7 +195,7 @@ public:
                 s.resubscribed,
                 p.connection.probe_timeouts + s.connection.probe_timeouts,
                 counts_->inboxed,
-                counts_->inbox_taken};
+                counts_->inbox_delivered};
     }
 
     /// The two connections, for what the broker does not wrap (PING barriers,
@@ -202,7 +214,7 @@ private:
     // Shared with the handlers of the inbox's commands, which may outlive a move.
     struct offline_counts {
         std::uint64_t inboxed = 0;
-        std::uint64_t inbox_taken = 0;
+        std::uint64_t inbox_delivered = 0;
     };
 
     asio::any_io_executor executor_;
@@ -212,7 +224,7 @@ private:
     redis::inbox::options inbox_options_;
     std::string expiry_; // idle_expiry, as the script takes it
     redis::script store_{redis::inbox::store_script};
-    redis::script take_{redis::inbox::take_script};
+    redis::script remove_{redis::inbox::remove_script};
     std::shared_ptr<offline_counts> counts_;
     std::uint64_t published_ = 0;
 };

@@ -30,7 +30,8 @@
 // - offline inbox (redis/inbox.hpp): a direct message (publish_direct) that
 //   no subscriber anywhere received is also appended to the user's inbox in
 //   the same script, so "nobody received it" and "it went to the inbox" are
-//   one fact; take_offline() reads and deletes the inbox in one script.
+//   one fact; read_offline() reads it a page at a time, remove_offline()
+//   removes a page once the hub has written it to a connection.
 // - every key it writes (the streams, the inboxes) expires idle_expiry after
 //   its last write, so nothing it keeps in Redis grows without a bound: not
 //   the streams of rooms nobody uses any more, nor those and the inboxes of
@@ -115,7 +116,7 @@ struct redis_streams_stats {
     std::uint64_t resumed = 0;         ///< entries handed to the hub by those reads
     std::uint64_t gaps = 0;            ///< resumes whose last id was trimmed or lost
     std::uint64_t history_reads = 0;   ///< history pages read for the hub
-    std::uint64_t inbox_taken = 0;     ///< inbox entries handed out by take_offline
+    std::uint64_t inbox_delivered = 0; ///< inbox entries removed once written to a connection
     std::uint64_t reconnects = 0;      ///< of both connections, after their first connect
     std::uint64_t resubscribed = 0;    ///< channels subscribed again after reconnects
     std::uint64_t probe_timeouts = 0;  ///< connections closed by the liveness probe
@@ -163,11 +164,15 @@ public:
     /// Appends `data` to `user`'s inbox.
     void store_offline(std::string_view user, std::string_view data, publish_handler done = {});
 
-    /// Takes (reads and deletes) `user`'s inbox, oldest first; if `channel`
-    /// is subscribed, once its subscription is confirmed. A message that
-    /// publish_direct kept is `replayable`: its id is its id in the user
-    /// channel's stream.
-    void take_offline(std::string_view user, std::string_view channel, offline_handler done);
+    /// Reads at most `count` entries of `user`'s inbox after the entry
+    /// `after` (empty: from the first, once `channel`'s subscription is
+    /// confirmed if it is subscribed). A message that publish_direct kept is
+    /// `replayable`: its id is its id in the user channel's stream.
+    void read_offline(std::string_view user, std::string_view channel, std::string_view after, std::size_t count,
+                      offline_handler done);
+
+    /// Removes `entries` from `user`'s inbox, and the inbox once empty.
+    void remove_offline(std::string_view user, std::vector<std::string> entries, publish_handler done = {});
 
     /// Reads at most `count` entries of `channel` after the id `after`; see
     /// backplane/policies.hpp.

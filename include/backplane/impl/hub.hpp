@@ -137,9 +137,11 @@ connection_id basic_hub<Transport, Broker, Locator>::open(connection_handle hand
     return id;
 }
 
-// The user's first connection here takes what was kept for the user. A
-// connection that resumes its user channel has the replayable ones in its
-// replay already: they are taken, and not sent twice.
+// The user's first connection here takes what was kept for the user, a
+// page at a time as the connection drains: a page is removed from the
+// broker once it was written, so a connection lost, or too slow, takes no
+// message with it. A connection that resumes its user channel has the
+// replayable ones in its replay already: they are removed, and not sent twice.
 template <class Transport, class Broker, class Locator>
 void basic_hub<Transport, Broker, Locator>::after_open(connection_id id, bool first, bool resumed_user)
 {
@@ -150,38 +152,126 @@ void basic_hub<Transport, Broker, Locator>::after_open(connection_id id, bool fi
                           || (routes_users_by_channel() && has_publish_direct_v<Broker>);
         if (!first || !kept)
             return;
-        const std::string_view user = registry_.user_of(id);
-        const std::string channel = routes_users_by_channel() ? user_channel_.name(user)
-                                                              : instance_channel_.name(options_.instance_id);
-        broker_.take_offline(user, channel, [this, life = std::weak_ptr<char>(life_), id, resumed_user](
-                                                std::error_code ec, std::vector<offline_message> messages) {
-            if (!ec && !life.expired())
-                deliver_offline(id, resumed_user, std::move(messages));
-        });
+        const std::string user(registry_.user_of(id));
+        kept_takes_[user] = kept_take{++recovery_keys_, id, resumed_user, {}, {}, 0};
+        read_kept(user);
     } else {
         (void)id, (void)first, (void)resumed_user;
     }
 }
 
 template <class Transport, class Broker, class Locator>
-void basic_hub<Transport, Broker, Locator>::deliver_offline(connection_id id, bool resumed_user,
-                                                            std::vector<offline_message> messages)
+void basic_hub<Transport, Broker, Locator>::read_kept(const std::string& user)
 {
-    for (const auto& m : messages) {
+    if constexpr (has_offline_messages_v<Broker>) {
+        const auto& t = kept_takes_.at(user);
+        const std::string channel = routes_users_by_channel() ? user_channel_.name(user)
+                                                              : instance_channel_.name(options_.instance_id);
+        broker_.read_offline(user, channel, t.after, options_.offline_page,
+                             [this, life = std::weak_ptr<char>(life_), user, key = t.key](
+                                 std::error_code ec, std::vector<offline_message> page) {
+                                 if (life.expired())
+                                     return;
+                                 auto it = kept_takes_.find(user);
+                                 if (it == kept_takes_.end() || it->second.key != key)
+                                     return; // closed, or handed to another connection
+                                 if (ec || page.empty())
+                                     return void(kept_takes_.erase(it)); // on an error, kept for the next
+                                 it->second.page = std::move(page);
+                                 it->second.next = 0;
+                                 send_kept(user);
+                             });
+    }
+}
+
+// Sends what is left of the page, pausing where the transport reports
+// backpressure; once it is written, removes it and reads the next.
+template <class Transport, class Broker, class Locator>
+void basic_hub<Transport, Broker, Locator>::send_kept(const std::string& user)
+{
+    auto& t = kept_takes_.at(user);
+    const connection_id id = t.conn;
+    bool paused = false;
+    while (t.next < t.page.size() && !paused) {
+        const auto& m = t.page[t.next++];
         envelope e;
-        if (!registry_.contains(id) || (resumed_user && m.replayable) || decode(m.data, e))
+        if ((t.resumed_user && m.replayable) || decode(m.data, e))
             continue;
-        send_one(id, make_frame(e, m.id, true));
+        paused = send_one(id, make_frame(e, m.id, true)) == send_status::backpressure;
+        if (!dead_.empty())
+            return close_dead(); // close() hands the take to another connection, or ends it
         ++stats_.offline_delivered;
     }
-    close_dead();
+    after_written(id, [this, life = std::weak_ptr<char>(life_), user, key = t.key] {
+        if (life.expired())
+            return;
+        auto it = kept_takes_.find(user);
+        if (it == kept_takes_.end() || it->second.key != key)
+            return;
+        auto& take = it->second;
+        if (take.next < take.page.size())
+            return send_kept(user);
+        std::vector<std::string> entries;
+        entries.reserve(take.page.size());
+        for (auto& m : take.page)
+            entries.push_back(std::move(m.entry));
+        const bool full = take.page.size() >= options_.offline_page;
+        take.after = entries.back();
+        take.page.clear();
+        if constexpr (has_offline_messages_v<Broker>)
+            broker_.remove_offline(user, std::move(entries), [this, life](std::error_code e) {
+                if (e && !life.expired())
+                    ++stats_.publish_errors;
+            });
+        if (full)
+            return read_kept(user);
+        kept_takes_.erase(it);
+    });
+}
+
+// Calls `f` once what is queued for connection `id` is written (at once with
+// a transport that cannot tell); never if it closes first.
+template <class Transport, class Broker, class Locator>
+template <class F>
+void basic_hub<Transport, Broker, Locator>::after_written(connection_id id, F f)
+{
+    if constexpr (has_when_written_v<Transport>) {
+        if (const auto* handle = registry_.handle(id))
+            transport_.when_written(*handle, std::function<void()>(std::move(f)));
+    } else {
+        (void)id;
+        f();
+    }
+}
+
+// A connection that was taking its user's kept messages closed: another
+// connection of the user here takes them on, from the last page removed.
+template <class Transport, class Broker, class Locator>
+void basic_hub<Transport, Broker, Locator>::hand_on_kept(connection_id closed, const std::string& user)
+{
+    auto it = kept_takes_.find(user);
+    if (it == kept_takes_.end() || it->second.conn != closed)
+        return;
+    const auto* others = registry_.user(user);
+    if (!others || others->second.members.empty())
+        return void(kept_takes_.erase(it)); // kept for the user's next connection
+    auto& t = it->second;
+    t.key = ++recovery_keys_;
+    t.conn = registry_.target_at(others->second.members.front()).id;
+    t.resumed_user = false; // better twice than never: frames carry their ids
+    t.page.clear();
+    read_kept(user);
 }
 
 template <class Transport, class Broker, class Locator>
 void basic_hub<Transport, Broker, Locator>::close(connection_id id)
 {
     cancel_recoveries(id, nullptr);
+    const bool taking = !kept_takes_.empty() && registry_.contains(id);
+    const std::string user = taking ? std::string(registry_.user_of(id)) : std::string();
     registry_.close(id, [this](detail::list_kind kind, std::string_view name) { last_gone(kind, name); });
+    if (taking)
+        hand_on_kept(id, user);
 }
 
 // The last local member of a room, or connection of a user, is gone.
@@ -487,16 +577,18 @@ void basic_hub<Transport, Broker, Locator>::deliver(const std::vector<detail::sl
 
 // Sends one frame to one connection, outside the fast path.
 template <class Transport, class Broker, class Locator>
-void basic_hub<Transport, Broker, Locator>::send_one(connection_id id, const frame& f)
+send_status basic_hub<Transport, Broker, Locator>::send_one(connection_id id, const frame& f)
 {
     const auto* handle = registry_.handle(id);
     if (!handle)
-        return;
-    switch (transport_.send(*handle, f)) {
+        return send_status::dropped;
+    const auto status = transport_.send(*handle, f);
+    switch (status) {
     case send_status::ok: ++stats_.deliveries; break;
     case send_status::backpressure: ++stats_.deliveries; ++stats_.backpressure; break;
     case send_status::dropped: dead_.push_back(id); break;
     }
+    return status;
 }
 
 template <class Transport, class Broker, class Locator>
@@ -524,7 +616,7 @@ void basic_hub<Transport, Broker, Locator>::start_or_activate(connection_id id, 
         return;
     }
     auto r = std::make_unique<recovery>(recovery{++recovery_keys_, id, list, std::string(channel),
-                                                 detail::catch_up(*after), {}, std::move(done)});
+                                                 detail::catch_up(*after), {}, std::move(done), {}, 0, false, {}});
     r->result.kind = kind;
     r->result.target = kind == message_kind::broadcast ? std::string_view() : std::string_view(list->first);
     auto& rec = *r;
@@ -562,29 +654,53 @@ void basic_hub<Transport, Broker, Locator>::on_page(std::uint64_t key, list_node
     recovery* r = find_recovery(key, list);
     if (!r)
         return; // the connection left or closed meanwhile
-    const connection_id conn = r->conn;
-    for (const auto& entry : page.entries) {
+    r->page_full = page.entries.size() >= options_.replay_page;
+    r->page_error = ec;
+    r->page = std::move(page);
+    r->next = 0;
+    replay(*r);
+}
+
+// Sends what is left of the page, pausing where the transport reports
+// backpressure; once the page is written, reads the next or goes live.
+template <class Transport, class Broker, class Locator>
+void basic_hub<Transport, Broker, Locator>::replay(recovery& r)
+{
+    const connection_id conn = r.conn;
+    auto again = [this, life = std::weak_ptr<char>(life_), key = r.key, list = r.list](bool read) {
+        return [this, life, key, list, read] {
+            if (life.expired())
+                return;
+            if (recovery* found = find_recovery(key, list))
+                read ? read_page(*found) : replay(*found);
+        };
+    };
+    while (r.next < r.page.entries.size()) {
+        const auto& entry = r.page.entries[r.next++];
         envelope e;
         stream_id id;
-        if (!parse_stream_id(entry.id, id) || decode(entry.data, e) || !r->seam.take(id))
+        if (!parse_stream_id(entry.id, id) || decode(entry.data, e) || !r.seam.take(id))
             continue;
         if (e.origin == options_.instance_id && e.exclude == conn)
             continue;
-        send_one(conn, make_frame(e, entry.id));
+        const auto status = send_one(conn, make_frame(e, entry.id));
+        if (!dead_.empty())
+            return close_dead(); // the connection is gone, and its catch-up with it
         ++stats_.replayed;
+        if (status == send_status::backpressure)
+            return after_written(conn, again(false));
     }
-    if (!dead_.empty())
-        return close_dead(); // the connection is gone, and its catch-up with it
-    const auto next = r->seam.page_done(page.entries.size() >= options_.replay_page, page.cursor_found, !!ec);
+    r.page.entries.clear();
+    const auto next = r.seam.page_done(r.page_full, r.page.cursor_found, !!r.page_error);
     if (next == detail::catch_up::next::read_again)
-        return read_page(*r);
-    r->result.recovered = r->seam.recovered();
-    r->result.replayed = r->seam.replayed();
-    r->result.error = ec;
-    auto done = std::move(r->done);
-    const auto result = r->result;
+        return after_written(conn, again(true));
+    r.result.recovered = r.seam.recovered();
+    r.result.replayed = r.seam.replayed();
+    r.result.error = r.page_error;
+    auto done = std::move(r.done);
+    const auto result = r.result;
     if (next == detail::catch_up::next::go_live)
-        finish(*r);
+        finish(r);
     if (done)
         done(result);
 }

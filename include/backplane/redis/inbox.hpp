@@ -9,10 +9,11 @@
 //   i   the message's id in the user channel's stream, where it has one
 //       (broker::redis_streams, whose replay of that stream has it too);
 //       absent, the entry's own id is the message's id
-// Whoever reads the inbox takes it with take_script, which reads and
-// deletes in one step, so two connections of one user never both get an
-// entry; an inbox taken to its last entry is deleted, not left empty (XDEL
-// leaves an empty stream key behind).
+// A user's first connection reads it a page at a time (read_command) and
+// removes each page with remove_script once the page was written to the
+// connection: a connection lost meanwhile leaves the page for the next. An
+// inbox emptied is deleted, not left empty (XDEL leaves an empty stream key
+// behind).
 #ifndef BACKPLANE_REDIS_INBOX_HPP
 #define BACKPLANE_REDIS_INBOX_HPP
 
@@ -32,19 +33,26 @@ struct options {
     std::string key = "inbox:{user}";
     /// Entries kept per inbox (XADD MAXLEN ~).
     std::size_t max_length = 1000;
-    /// Entries taken at most when a user's first connection opens.
-    std::size_t take = 1000;
 };
 
 inline constexpr std::string_view data_field = "d";
 inline constexpr std::string_view id_field = "i";
 
-/// KEYS[1] the inbox; ARGV[1] the most entries to take, oldest first.
-inline constexpr std::string_view take_script = R"lua(
-local e = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[1])
-for _, x in ipairs(e) do redis.call('XDEL', KEYS[1], x[1]) end
-if redis.call('XLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[1]) end
-return e
+/// The command that reads at most `count` entries of the inbox `key` after
+/// the entry `after` (empty: from the first).
+inline std::vector<std::string> read_command(std::string key, std::string_view after, std::size_t count)
+{
+    return {"XRANGE", std::move(key), after.empty() ? std::string("-") : "(" + std::string(after), "+", "COUNT",
+            std::to_string(count)};
+}
+
+/// KEYS[1] the inbox; ARGV the entries to remove. The inbox goes with its
+/// last entry. Returns how many were there.
+inline constexpr std::string_view remove_script = R"lua(
+local n = 0
+for _, id in ipairs(ARGV) do n = n + redis.call('XDEL', KEYS[1], id) end
+if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('XLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[1]) end
+return n
 )lua";
 
 /// KEYS[1] the inbox; ARGV[1] the most entries kept (MAXLEN ~), ARGV[2]
@@ -66,8 +74,8 @@ inline const std::string* field_of(const reply& fields, std::string_view field)
     return nullptr;
 }
 
-/// The messages in take_script's reply (or an XRANGE of an inbox). An entry
-/// without data, written by something else, is skipped.
+/// The messages in an XRANGE of an inbox. An entry without data, written by
+/// something else, is skipped.
 inline std::vector<offline_message> entries(const reply& r)
 {
     std::vector<offline_message> out;
@@ -79,7 +87,7 @@ inline std::vector<offline_message> entries(const reply& r)
         if (!data)
             continue;
         const auto* id = field_of(e.elements[1], id_field);
-        out.push_back({id ? *id : e.elements[0].text, *data, id != nullptr});
+        out.push_back({e.elements[0].text, id ? *id : e.elements[0].text, *data, id != nullptr});
     }
     return out;
 }

@@ -2,8 +2,9 @@
 //
 // The transport for tests, benchmarks and single-process users: a connection
 // is an object that records the frames it receives, and that a test can make
-// fail a send (as a peer that went away) or report backpressure (as a peer
-// that reads slowly).
+// fail a send (as a peer that went away), report backpressure (as a peer
+// that reads slowly) or hold what it received unwritten (as a peer that
+// does not read: when_written waits until it is released).
 //
 // Transport requirements, as the hub uses them (both sides of the contract):
 // - `connection_handle`: copyable; the hub stores one per open connection and
@@ -13,6 +14,8 @@
 // - `send(handle, frame)` returns a send_status. It must not copy the payload
 //   nor allocate per call, and must not call back into the hub. On `dropped`
 //   the hub forgets the connection; closing it is the transport's business.
+// - `when_written(handle, h)` calls h at once, or when a held connection is
+//   released; never for a connection that fails its sends.
 #ifndef BACKPLANE_TRANSPORT_MEMORY_HPP
 #define BACKPLANE_TRANSPORT_MEMORY_HPP
 
@@ -20,6 +23,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -65,6 +69,22 @@ public:
         /// While set, every send is accepted but reports `backpressure`.
         void report_backpressure(bool on) noexcept { backpressure_ = on; }
 
+        /// While set, what this connection received counts as not yet
+        /// written: when_written waits. Clearing it runs what waited.
+        void hold_writes(bool on)
+        {
+            held_ = on;
+            if (on)
+                return;
+            auto waiting = std::move(waiting_);
+            waiting_.clear();
+            for (auto& h : waiting)
+                if (!fail_)
+                    h();
+        }
+        /// Handlers waiting for this connection's writes.
+        std::size_t waiting() const noexcept { return waiting_.size(); }
+
     private:
         friend class memory;
 
@@ -79,7 +99,18 @@ public:
             return backpressure_ ? send_status::backpressure : send_status::ok;
         }
 
+        void when_written(std::function<void()> h)
+        {
+            if (fail_)
+                return;
+            if (held_)
+                return waiting_.push_back(std::move(h));
+            h();
+        }
+
         record_mode mode_;
+        bool held_ = false;
+        std::vector<std::function<void()>> waiting_;
         bool fail_ = false;
         bool backpressure_ = false;
         std::uint64_t count_ = 0;
@@ -103,6 +134,9 @@ public:
     }
 
     send_status send(const connection_handle& c, const frame& f) const { return c->receive(f); }
+
+    /// Calls `h` once what `c` received is written: at once, unless held.
+    void when_written(const connection_handle& c, std::function<void()> h) const { c->when_written(std::move(h)); }
 };
 
 } // namespace backplane::transport

@@ -37,7 +37,9 @@
 //   to an earlier one has left are answered by that pong;
 // - `on_close` runs once for every connection `on_open` saw, whoever closed
 //   it (peer, slow consumer, idle timeout, 1009 for an oversized message,
-//   drain), after which sends to it return `dropped`.
+//   drain), after which sends to it return `dropped`;
+// - `when_written(c, h)` tells when what was queued for `c` has left: the hub
+//   sends history and kept messages a page at a time with it.
 // Thread safety: none. Use it on the io_context's thread only.
 #ifndef BACKPLANE_TRANSPORT_WEBSOCKETPP_HPP
 #define BACKPLANE_TRANSPORT_WEBSOCKETPP_HPP
@@ -96,6 +98,12 @@ struct websocketpp_options {
     /// dropped: a client that connects and sends nothing holds a descriptor
     /// this long at most.
     std::chrono::milliseconds handshake_timeout{5000};
+    /// Connections accepted whose handshake (or plain HTTP request) has not
+    /// ended yet. At the limit, accepting pauses until one ends: newcomers
+    /// wait in the listen backlog, and a client that opens sockets and
+    /// sends nothing holds at most this many descriptors, each for at most
+    /// handshake_timeout. 0: no limit.
+    std::size_t max_handshakes = 1024;
     /// How long a close handshake may take before the socket is dropped.
     std::chrono::milliseconds close_timeout{2000};
     /// A text frame a drain first sends to every connection (empty: none),
@@ -128,6 +136,7 @@ struct websocketpp_stats {
     std::uint64_t closed = 0;               ///< of those, closed since
     std::uint64_t rejected = 0;             ///< handshakes refused (limit, validate hook, drain)
     std::uint64_t accept_errors = 0;        ///< accepts that failed (out of file descriptors)
+    std::uint64_t accept_pauses = 0;        ///< times accepting paused at max_handshakes
     std::uint64_t messages_in = 0;          ///< messages received from clients
     std::uint64_t bytes_in = 0;             ///< their payload bytes
     std::uint64_t frames_out = 0;           ///< frames queued to clients
@@ -201,6 +210,12 @@ public:
     /// Queues `f` for `c`; see the contract at the top of this file.
     send_status send(const connection_handle& c, const frame& f) const;
 
+    /// Calls `h` once every frame queued for `c` so far has been written to
+    /// its socket (at once if nothing waits); never if `c` closes first.
+    /// After a hand-over to websocketpp, "written" is websocketpp's queue
+    /// emptied into its write in progress, whose end it does not report.
+    void when_written(const connection_handle& c, std::function<void()> h) const;
+
     /// Sends `text` to one connection (a reply): one frame for one recipient.
     send_status send_text(const connection_handle& c, std::string_view text) const;
 
@@ -223,6 +238,8 @@ public:
     bool draining() const noexcept;
     /// Open WebSocket connections.
     std::size_t connection_count() const noexcept;
+    /// Connections accepted whose handshake has not ended.
+    std::size_t handshakes_in_progress() const noexcept;
     const websocketpp_stats& stats() const noexcept;
     const websocketpp_options& options() const noexcept;
     /// The websocketpp endpoint, for settings this class does not cover.

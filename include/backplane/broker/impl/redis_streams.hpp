@@ -99,7 +99,7 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
         });
         publish_lua.load(publisher);
         store_lua.load(publisher);
-        take_lua.load(publisher);
+        remove_lua.load(publisher);
     }
 
     // ---- publish -----------------------------------------------------------
@@ -393,23 +393,39 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
         });
     }
 
-    void take_offline(std::string_view user, std::string_view channel, offline_handler done)
+    void read_offline(std::string_view user, std::string_view channel, std::string_view after, std::size_t count,
+                      offline_handler done)
     {
         std::weak_ptr<streams_state> w = shared_from_this();
-        when_confirmed(channel, [w, key = inbox_key.name(user), done = std::move(done)]() mutable {
+        auto read = [w, args = redis::inbox::read_command(inbox_key.name(user), after, count),
+                     done = std::move(done)]() mutable {
             auto s = w.lock();
             if (!s)
                 return;
-            s->take_lua.run(s->publisher, {"1", key, std::to_string(s->options.inbox.take)},
-                            [w, done = std::move(done)](std::error_code ec, const redis::reply& r) {
-                                auto alive = w.lock();
-                                if (!alive)
-                                    return;
-                                auto out = ec ? std::vector<offline_message>{} : redis::inbox::entries(r);
-                                alive->stats.inbox_taken += out.size();
-                                done(ec, std::move(out));
-                            });
-        });
+            s->publisher.execute(args, [w, done = std::move(done)](std::error_code ec, const redis::reply& r) {
+                if (w.lock())
+                    done(ec, ec ? std::vector<offline_message>{} : redis::inbox::entries(r));
+            });
+        };
+        if (!after.empty())
+            return read();
+        when_confirmed(channel, std::move(read));
+    }
+
+    void remove_offline(std::string_view user, std::vector<std::string> entries, publish_handler done)
+    {
+        std::weak_ptr<streams_state> w = shared_from_this();
+        entries.insert(entries.begin(), {"1", inbox_key.name(user)});
+        remove_lua.run(publisher, std::move(entries),
+                       [w, done = std::move(done)](std::error_code ec, const redis::reply& r) {
+                           auto s = w.lock();
+                           if (!s)
+                               return;
+                           if (!ec && r.integer > 0)
+                               s->stats.inbox_delivered += std::uint64_t(r.integer);
+                           if (done)
+                               done(ec);
+                       });
     }
 
     asio::any_io_executor executor;
@@ -420,7 +436,7 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
     const std::string max_length, inbox_length, trim, expiry;
     redis::script publish_lua{publish_script};
     redis::script store_lua{redis::inbox::store_script};
-    redis::script take_lua{redis::inbox::take_script};
+    redis::script remove_lua{redis::inbox::remove_script};
     message_handler handler;
     std::unordered_map<std::string, channel_state> channels;
     std::vector<std::string> unconfirmed; // channels awaiting a barrier
@@ -468,9 +484,16 @@ inline void redis_streams::store_offline(std::string_view user, std::string_view
     state_->store_offline(user, data, std::move(done));
 }
 
-inline void redis_streams::take_offline(std::string_view user, std::string_view channel, offline_handler done)
+inline void redis_streams::read_offline(std::string_view user, std::string_view channel, std::string_view after,
+                                        std::size_t count, offline_handler done)
 {
-    state_->take_offline(user, channel, std::move(done));
+    state_->read_offline(user, channel, after, count, std::move(done));
+}
+
+inline void redis_streams::remove_offline(std::string_view user, std::vector<std::string> entries,
+                                          publish_handler done)
+{
+    state_->remove_offline(user, std::move(entries), std::move(done));
 }
 
 inline void redis_streams::history(std::string_view channel, std::string_view after, std::size_t count,

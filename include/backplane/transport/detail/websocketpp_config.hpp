@@ -24,6 +24,7 @@ struct websocketpp_connection_data {
     write_queue<::websocketpp::config::asio::message_type::ptr> out; // to write at the end of the turn
     bool closing = false;                           // close started by us
     bool admitted = false;                          // handshake accepted, not open yet
+    bool handshaking = false;                       // accepted, handshake not ended
     std::uint64_t pong_flush = 0;                   // 1 + the flush count when a pong was queued
 };
 

@@ -85,8 +85,9 @@ struct websocketpp::state : std::enable_shared_from_this<state> {
     using writer = detail::queue_writer<frame>;
 
     state(asio::io_context& io, websocketpp_options o)
-        : options(std::move(o)), sweep_timer(io), drain_timer(io), accept_timer(io),
-          ping_frame(detail::prepared_message(detail::ws::ping, {}))
+        : options(std::move(o)), sweep_timer(io), drain_timer(io), accept_timer(io), written_timer(io),
+          ping_frame(detail::prepared_message(detail::ws::ping, {})),
+          marker_frame(detail::prepared_message(detail::ws::pong, "w"))
     {
         server.init_asio(&io);
     }
@@ -139,6 +140,7 @@ struct websocketpp::state : std::enable_shared_from_this<state> {
         server.set_open_handler([this](::websocketpp::connection_hdl h) {
             auto c = server.get_con_from_hdl(h);
             settle_admission(*c);
+            handshake_ended(*c);
             c->open_index = open.size();
             c->heard = clock::now();
             open.push_back(c);
@@ -221,8 +223,16 @@ struct websocketpp::state : std::enable_shared_from_this<state> {
         std::error_code ec;
         server.async_accept(c, [this, c](std::error_code const& e) {
             if (!e) {
+                c->handshaking = true;
+                ++handshaking;
+                // Runs once the connection ends, opened or not.
+                c->set_termination_handler([this](connection_handle ended) { handshake_ended(*ended); });
                 c->start();
-                return accept();
+                if (options.max_handshakes == 0 || handshaking < options.max_handshakes)
+                    return accept();
+                accept_paused = true; // handshake_ended() accepts again
+                ++stats.accept_pauses;
+                return;
             }
             c->terminate(e);
             if (e == ::websocketpp::error::operation_canceled || stopped)
@@ -236,6 +246,19 @@ struct websocketpp::state : std::enable_shared_from_this<state> {
         }, ec);
         if (ec)
             c->terminate(ec);
+    }
+
+    // A handshake has ended: the connection opened, failed or closed.
+    void handshake_ended(connection_type& c)
+    {
+        if (!c.handshaking)
+            return;
+        c.handshaking = false;
+        --handshaking;
+        if (accept_paused) {
+            accept_paused = false;
+            accept();
+        }
     }
 
     // websocketpp keeps the parsed handshake, request and response
@@ -295,6 +318,91 @@ struct websocketpp::state : std::enable_shared_from_this<state> {
         for (const auto& c : flushing)
             flush(c); // what no batch took (nothing for a connection that was)
         turn.done();
+        check_written();
+    }
+
+    // ---- when_written ------------------------------------------------------
+    //
+    // While we write a connection's frames, they are written once our queue
+    // is empty. After a hand-over websocketpp writes them, and reports
+    // neither the end of a write nor whether one is under way: its queue
+    // (get_buffered_amount) empties into the write it starts, which may take
+    // a long time to drain. So once its queue is empty, a marker goes after
+    // them (an unsolicited pong of one byte, which RFC 6455 5.5.3 lets a peer
+    // send and tells the other to ignore): websocketpp takes it from its
+    // queue only when no write is under way, that is when the write that
+    // held our frames has ended. Handlers that wait are looked at after each
+    // flush and every written_poll.
+
+    struct waiter {
+        connection_handle c;
+        std::function<void()> h;
+        bool marked = false; // the marker went after the frames
+    };
+
+    // Whether everything queued for `w.c` before the marker has left.
+    bool written(waiter& w)
+    {
+        auto& c = *w.c;
+        if (c.out.direct())
+            return c.out.empty();
+        if (c.get_buffered_amount() > 0)
+            return false;
+        if (w.marked)
+            return true;
+        w.marked = true;
+        c.send(marker_frame);
+        return c.get_buffered_amount() == 0; // taken at once: no write was under way
+    }
+
+    static bool gone(const connection_type& c)
+    {
+        return c.closing || c.get_state() != ::websocketpp::session::state::open;
+    }
+
+    void when_written(const connection_handle& c, std::function<void()> h)
+    {
+        if (gone(*c))
+            return;
+        if (c->out.direct() && c->out.empty())
+            return h();
+        waiters.push_back({c, std::move(h)});
+        check_written();
+    }
+
+    void check_written()
+    {
+        if (waiters.empty())
+            return;
+        std::vector<std::function<void()>> ready;
+        std::vector<waiter> still;
+        for (auto& w : waiters) {
+            if (gone(*w.c))
+                continue; // never called: the close hook says what became of it
+            if (written(w))
+                ready.push_back(std::move(w.h));
+            else
+                still.push_back(std::move(w));
+        }
+        waiters = std::move(still);
+        for (auto& h : ready)
+            h();
+        arm_written_poll();
+    }
+
+    void arm_written_poll()
+    {
+        if (waiters.empty() || polling_written)
+            return;
+        polling_written = true;
+        written_timer.expires_after(written_poll);
+        written_timer.async_wait([w = weak_from_this()](std::error_code ec) {
+            if (auto s = w.lock()) {
+                s->polling_written = false;
+                if (!ec)
+                    s->check_written();
+            }
+        });
     }
 
     // The first write of every connection, send_ring::batch connections
@@ -509,6 +617,8 @@ struct websocketpp::state : std::enable_shared_from_this<state> {
     server_type server;
     std::vector<connection_handle> open;
     std::size_t admitted = 0;                   // handshakes accepted and not open yet
+    std::size_t handshaking = 0;                // connections accepted, handshake not ended
+    bool accept_paused = false;                 // at max_handshakes
     detail::turn_flush<connection_handle> turn; // whose frames leave at the end of the turn, and when
     std::uint64_t flushes = 0;                  // flush_all() calls: a pong queued since has not left
     backplane::detail::send_ring ring;          // batches the first writes of a turn
@@ -516,7 +626,12 @@ struct websocketpp::state : std::enable_shared_from_this<state> {
     asio::steady_timer sweep_timer;
     asio::steady_timer drain_timer;
     asio::steady_timer accept_timer;
+    asio::steady_timer written_timer;
+    static constexpr std::chrono::milliseconds written_poll{5};
+    std::vector<waiter> waiters; // when_written's
+    bool polling_written = false;
     const frame ping_frame;
+    const frame marker_frame; // when_written's, after a hand-over
     websocketpp_stats stats;
     bool draining = false;
     bool stopped = false; // the drain is over: no more accepts
@@ -593,6 +708,11 @@ inline send_status websocketpp::send_text(const connection_handle& c, std::strin
     return send(c, make_frame(text));
 }
 
+inline void websocketpp::when_written(const connection_handle& c, std::function<void()> h) const
+{
+    state_->when_written(c, std::move(h));
+}
+
 inline void websocketpp::close(const connection_handle& c, std::uint16_t code, const std::string& reason) const
 {
     state_->close(c, code, reason);
@@ -601,6 +721,7 @@ inline void websocketpp::close(const connection_handle& c, std::uint16_t code, c
 inline void websocketpp::drain(std::function<void()> done) { state_->drain(std::move(done)); }
 inline bool websocketpp::draining() const noexcept { return state_->draining; }
 inline std::size_t websocketpp::connection_count() const noexcept { return state_->open.size(); }
+inline std::size_t websocketpp::handshakes_in_progress() const noexcept { return state_->handshaking; }
 inline const websocketpp_stats& websocketpp::stats() const noexcept { return state_->stats; }
 inline const websocketpp_options& websocketpp::options() const noexcept { return state_->options; }
 inline websocketpp::server_type& websocketpp::server() noexcept { return state_->server; }
