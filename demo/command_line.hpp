@@ -44,6 +44,10 @@ struct settings {
     std::size_t max_text = 16 * 1024;
     bool presence = true;       // the user -> instance map (Redis brokers only)
     std::string direct = "user"; // direct-message routing: user, shared, instance
+    /// Whether direct messages are kept (and, with the streams broker,
+    /// written at all) only for users who have connected within
+    /// history_expiry: behind tokens, a made-up name then costs no key.
+    bool keep_for_known = true;
     /// Verifies clients' tokens; nullopt: --auth none, a client names itself.
     std::optional<backplane::auth::jwt_options> jwt;
     /// Origins whose pages may open a WebSocket here; empty: the page's own
@@ -119,7 +123,7 @@ inline settings parse_args(int argc, char** argv)
     // A flag given twice: the last one holds (a script can add to a default).
     app.option_defaults()->always_capture_default()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     std::string presence = "on", batch_writes = "on", online = "off", where = "on";
-    std::string auth = "jwt", auth_key, auth_algorithm = "HS256", auth_issuer, auth_audience;
+    std::string auth = "jwt", auth_key, auth_algorithm = "HS256", auth_issuer, auth_audience, keep_for;
     std::uint64_t max_outbound = s.transport.max_outbound_bytes, max_connections = s.transport.max_connections;
     std::uint64_t ping_ms = std::uint64_t(s.transport.ping_interval.count());
     std::uint64_t idle_ms = std::uint64_t(s.transport.idle_timeout.count());
@@ -199,6 +203,11 @@ inline settings parse_args(int argc, char** argv)
     app.add_option("--presence", presence, "the user -> instance map (Redis brokers)")->check(on_off);
     app.add_option("--direct", s.direct, "direct-message routing")
         ->check(CLI::IsMember({"user", "shared", "instance"}));
+    app.add_option("--keep-for", keep_for,
+                   "whom direct messages are kept for while offline: known (users who connected within "
+                   "--history-expiry; a DM to a name nobody connected as writes nothing) or any name; "
+                   "default: known with --auth jwt, any with --auth none")
+        ->check(CLI::IsMember({"known", "any"}));
     app.add_option("--auth", auth,
                    "jwt: a client presents a signed token naming its user; none: a client names itself "
                    "with ?user= (development only: anyone can be anyone)")
@@ -274,6 +283,8 @@ inline settings parse_args(int argc, char** argv)
     } else if (const char* env = std::getenv("BACKPLANE_REDIS_PASSWORD")) {
         s.redis_password = env;
     }
+    // Without tokens anyone may connect as any name, so being known proves nothing.
+    s.keep_for_known = keep_for.empty() ? auth == "jwt" : keep_for == "known";
     if (auth == "jwt") {
         s.jwt = jwt_settings(auth_key, auth_algorithm, auth_issuer, auth_audience, fail);
         s.jwt->leeway = std::chrono::seconds(leeway_s);

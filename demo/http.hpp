@@ -141,7 +141,11 @@ std::string metrics(Hub& hub, const backplane::transport::websocketpp& ws, std::
         metric("backplane_redis_resubscribed_total", "counter", "Channels subscribed again after reconnects.",
                b.resubscribed);
         metric("backplane_inbox_stored_total", "counter", "Direct messages stored for offline users.", b.inboxed);
-        metric("backplane_inbox_delivered_total", "counter", "Inbox entries removed once written to a connection.", b.inbox_delivered);
+        metric("backplane_inbox_delivered_total", "counter", "Inbox entries removed once written to a connection.",
+               b.inbox_delivered);
+        metric("backplane_dm_unknown_user_total", "counter",
+               "Direct messages neither kept nor written: for a user who has not connected (--keep-for known).",
+               b.unknown);
         if constexpr (backplane::has_history_v<broker_type>) {
             metric("backplane_streams_resumes_total", "counter",
                    "Streams read again after the subscriber reconnected.", b.resumes);

@@ -99,10 +99,14 @@ int main(int argc, char** argv)
             broker::redis_streams_options o;
             o.max_length = s.stream_length;
             o.idle_expiry = s.history_expiry;
+            if (s.keep_for_known)
+                o.inbox.known_key = "known:{user}";
             return run(broker::redis_streams(io.get_executor(), server, o));
         }
         broker::redis_pubsub_options o; // its inboxes, with --direct instance
         o.idle_expiry = s.history_expiry;
+        if (s.keep_for_known)
+            o.inbox.known_key = "known:{user}";
         return run(broker::redis_pubsub(io.get_executor(), server, o));
 #else
         std::fprintf(stderr, "backplane-instance: built without Redis (hiredis): only --broker memory\n");

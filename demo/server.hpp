@@ -46,6 +46,11 @@ class server {
     static constexpr bool keeps_history =
         backplane::has_history_v<Broker> && !std::is_same_v<Broker, backplane::broker::memory>;
     static constexpr bool knows_users = !std::is_same_v<Locator, backplane::locator::none>;
+    template <class B, class = void>
+    struct can_mark : std::false_type {};
+    template <class B>
+    struct can_mark<B, std::void_t<decltype(std::declval<B&>().mark_known(std::string_view{}))>> : std::true_type {};
+    static constexpr bool marks_known = can_mark<Broker>::value;
 
 public:
     server(asio::io_context& io, const settings& s, Broker broker, Locator locator)
@@ -246,6 +251,8 @@ private:
         }
         if (!admit_open(c, req, user))
             return;
+        if (hub_.user_connections(user) == 0)
+            mark_known(user);
         if constexpr (keeps_history) {
             const auto last_id = req.query_parameter("last_id");
             const auto last_dm_id = req.query_parameter("last_dm_id");
@@ -285,6 +292,14 @@ private:
     backplane::recovery_handler recovery_reply(const handle& c)
     {
         return [this, c](const backplane::recovery_result& r) { ws_.send_text(c, protocol::recovery(r)); };
+    }
+
+    // The user has connected: direct messages are kept for it (a Redis
+    // broker with a known key; see --keep-for).
+    void mark_known(const std::string& user)
+    {
+        if constexpr (marks_known)
+            hub_.broker().mark_known(user);
     }
 
     void reply_error(const handle& c, const protocol::error& e)
@@ -362,6 +377,7 @@ private:
         if (identity.user != hub_.user_of(id))
             return forbidden(c, "the token is for another user");
         const auto expires = std::chrono::duration_cast<std::chrono::seconds>(identity.expires.time_since_epoch());
+        mark_known(identity.user); // a connection may outlive the mark's expiry: tokens do not
         tokens_->grant(c, id, std::move(identity));
         ws_.send_text(c, protocol::refreshed(static_cast<std::uint64_t>(expires.count())));
     }

@@ -1,7 +1,8 @@
 // End to end: hostile clients against the reference server's limits. Each
 // case has an attacker pass one limit: it gets the limit's error or close
-// code, and observers on the same instance and on another one (through
-// Redis) still get a broadcast sent after the attack.
+// code, observers on the same instance and on another one (through Redis)
+// still get a broadcast sent after the attack, and the attack leaves Redis's
+// keys and channels and the instance's memory about as they were.
 #include "instance.hpp"
 
 #include <catch2/catch.hpp>
@@ -61,6 +62,38 @@ long rss_kib(pid_t pid)
     return value;
 }
 
+// What an attack may leave behind: a few keys and channels in Redis, a few
+// MiB in the attacked instance (not measured under ASan, whose shadow memory
+// and quarantine make RSS meaningless).
+class footprint {
+public:
+    explicit footprint(cluster& c) : at_(c.a), cli_(&c.cli), keys_(keys(c.cli)), channels_(channels(c.cli)),
+                                     rss_(rss_kib(c.a.proc().pid())) {}
+    explicit footprint(instance& at) : at_(at), rss_(rss_kib(at.proc().pid())) {}
+
+    void check_bounded() const
+    {
+        if (cli_) {
+            CHECK(keys(*cli_) <= keys_ + 8);
+            CHECK(channels(*cli_) <= channels_ + 8);
+        }
+        if (!built_with_asan)
+            CHECK(rss_kib(at_.proc().pid()) <= rss_ + 32 * 1024);
+    }
+
+private:
+    static long long keys(redis_cli& cli) { return cli.integer({"DBSIZE"}); }
+    static long long channels(redis_cli& cli)
+    {
+        return cli.integer({"EVAL", "return #redis.call('PUBSUB', 'CHANNELS')", "0"});
+    }
+
+    instance& at_;
+    redis_cli* cli_ = nullptr;
+    long long keys_ = 0, channels_ = 0;
+    long rss_;
+};
+
 } // namespace
 
 TEST_CASE("hostile: joins past --max-rooms are refused with too_many_rooms and subscribe nothing")
@@ -69,6 +102,7 @@ TEST_CASE("hostile: joins past --max-rooms are refused with too_many_rooms and s
     auto attacker = c.a.connect("mallory");
     auto near = c.a.connect("alice");
     auto far = c.b.connect("bob");
+    const footprint baseline(c);
     for (int i = 1; i <= 5; ++i) {
         attacker->send_text(R"({"op":"join","room":"r)" + std::to_string(i) + R"("})");
         CHECK(field(parse(attacker->read_text()), "type") == "joined");
@@ -88,6 +122,7 @@ TEST_CASE("hostile: joins past --max-rooms are refused with too_many_rooms and s
     CHECK(field(parse(attacker->read_text()), "type") == "left");
     attacker->send_text(R"({"op":"join","room":"r6"})");
     CHECK(field(parse(attacker->read_text()), "type") == "joined");
+    baseline.check_bounded();
     observers_served(c.a, {near.get(), far.get()}, "after the rooms");
 }
 
@@ -119,6 +154,7 @@ TEST_CASE("hostile: requests past --max-rate are refused with rate_limited and p
     auto attacker = c.a.connect("mallory");
     auto near = c.a.connect("alice");
     auto far = c.b.connect("bob");
+    const footprint baseline(c);
     for (int i = 0; i < 10; ++i)
         attacker->send_text(R"({"op":"send","text":"flood )" + std::to_string(i) + R"("})");
     auto seen = answers(*attacker, 10);
@@ -129,6 +165,7 @@ TEST_CASE("hostile: requests past --max-rate are refused with rate_limited and p
     // The observers got what passed, and nothing else.
     CHECK(texts_until(*near, "flood 4").size() == 4);
     CHECK(texts_until(*far, "flood 4").size() == 4);
+    baseline.check_bounded();
     observers_served(c.a, {near.get(), far.get()}, "after the flood");
     // Still open: a second on, it is served again.
     std::this_thread::sleep_for(1100ms);
@@ -145,6 +182,7 @@ TEST_CASE("hostile: broadcasts past --max-broadcast-rate are refused, other requ
     auto attacker = c.a.connect("mallory");
     auto near = c.a.connect("alice");
     auto far = c.b.connect("bob");
+    const footprint baseline(c);
     for (int i = 0; i < 5; ++i)
         attacker->send_text(R"({"op":"send","text":"all )" + std::to_string(i) + R"("})");
     auto seen = answers(*attacker, 5);
@@ -154,6 +192,7 @@ TEST_CASE("hostile: broadcasts past --max-broadcast-rate are refused, other requ
     CHECK(field(parse(attacker->read_text()), "type") == "joined");
     CHECK(texts_until(*near, "all 1") == std::vector<std::string>{"all 0"});
     CHECK(texts_until(*far, "all 1") == std::vector<std::string>{"all 0"});
+    baseline.check_bounded();
     observers_served(c.a, {near.get(), far.get()}, "after the broadcasts");
 }
 
@@ -163,6 +202,7 @@ TEST_CASE("hostile: bytes past --max-bytes-rate are refused with rate_limited")
     auto attacker = c.a.connect("mallory");
     auto near = c.a.connect("alice");
     auto far = c.b.connect("bob");
+    const footprint baseline(c);
     // 30 KB each: two fit the burst (answered too_long: the bytes count,
     // read or not), the third does not.
     const std::string big = R"({"op":"send","text":")" + std::string(30000, 'x') + R"("})";
@@ -173,6 +213,7 @@ TEST_CASE("hostile: bytes past --max-bytes-rate are refused with rate_limited")
     CHECK(seen["rate_limited"] == 1);
     attacker->send_text(R"({"op":"join","room":"r"})");
     CHECK(field(parse(attacker->read_text()), "type") == "joined");
+    baseline.check_bounded();
     observers_served(c.a, {near.get(), far.get()}, "after the bytes");
 }
 
@@ -183,6 +224,7 @@ TEST_CASE("hostile: a client that floods on past its rate is closed with 1008 ra
     auto attacker = c.a.connect("mallory");
     auto near = c.a.connect("alice");
     auto far = c.b.connect("bob");
+    const footprint baseline(c);
     try {
         for (int i = 0; i < 200; ++i)
             attacker->send_text(R"({"op":"join","room":"r)" + std::to_string(i) + R"("})");
@@ -200,6 +242,7 @@ TEST_CASE("hostile: a client that floods on past its rate is closed with 1008 ra
     CHECK(refused >= 19);
     CHECK(refused <= 22);
     CHECK(wait_until([&] { return c.a.metric("backplane_rate_limit_closes_total") == 1; }));
+    baseline.check_bounded();
     observers_served(c.a, {near.get(), far.get()}, "after the close");
 }
 
@@ -209,6 +252,7 @@ TEST_CASE("hostile: where and online past --max-in-flight are answered busy, and
     auto attacker = c.a.connect("mallory");
     auto near = c.a.connect("alice");
     auto far = c.b.connect("bob");
+    const footprint baseline(c);
     // Redis stops answering: four wait, the rest are refused at once.
     c.redis.suspend();
     for (int i = 0; i < 10; ++i)
@@ -230,6 +274,7 @@ TEST_CASE("hostile: where and online past --max-in-flight are answered busy, and
     REQUIRE(wait_until([&] { return c.a.metric("backplane_messages_in_total") >= 15; }));
     attacker.reset();
     c.redis.resume();
+    baseline.check_bounded();
     observers_served(c.a, {near.get(), far.get()}, "after the waits");
 }
 
@@ -239,6 +284,7 @@ TEST_CASE("hostile: joins with last_id past --max-in-flight are answered busy an
     auto attacker = c.a.connect("mallory");
     auto near = c.a.connect("alice");
     auto far = c.b.connect("bob");
+    const footprint baseline(c);
     c.redis.suspend();
     for (int i = 0; i < 5; ++i)
         attacker->send_text(R"({"op":"join","room":"r)" + std::to_string(i) + R"(","last_id":"0-0"})");
@@ -251,6 +297,7 @@ TEST_CASE("hostile: joins with last_id past --max-in-flight are answered busy an
     // Caught up: the slots are free again.
     attacker->send_text(R"({"op":"join","room":"r4","last_id":"0-0"})");
     CHECK(answers(*attacker, 2) == std::map<std::string, int>{{"joined", 1}, {"recovery", 1}});
+    baseline.check_bounded();
     observers_served(c.a, {near.get(), far.get()}, "after the joins");
 }
 
@@ -259,6 +306,7 @@ TEST_CASE("hostile: connections past --max-connections-per-user are refused with
     cluster c({"--max-connections-per-user", "2"});
     auto near = c.a.connect("alice");
     auto far = c.b.connect("bob");
+    const footprint baseline(c);
     auto one = c.a.connect("mallory");
     auto two = c.a.connect("mallory");
     for (int i = 0; i < 3; ++i) {
@@ -273,6 +321,7 @@ TEST_CASE("hostile: connections past --max-connections-per-user are refused with
     one.reset();
     REQUIRE(wait_until([&] { return c.a.metric("websocket_connections_total") == 2; }));
     auto again = c.a.connect("mallory");
+    baseline.check_bounded();
     observers_served(c.a, {near.get(), far.get(), two.get(), elsewhere.get(), again.get()}, "after the users");
 }
 
@@ -280,6 +329,7 @@ TEST_CASE("hostile: handshakes of one user written at once are held to the per-u
 {
     instance a("a", "redis://127.0.0.1:1", {"--broker", "memory", "--max-connections-per-user", "2"});
     auto near = a.connect("alice");
+    const footprint baseline(a);
     std::vector<int> fds;
     const auto status = handshakes_together(a.port(), std::vector<std::string>(5, "/ws?user=mallory"), fds);
     int upgraded = 0, refused = 0;
@@ -294,6 +344,7 @@ TEST_CASE("hostile: handshakes of one user written at once are held to the per-u
     CHECK(a.metric("backplane_connections_per_user_refused_total") == 3);
     for (const int fd : fds)
         ::close(fd);
+    baseline.check_bounded();
     observers_served(a, {near.get()}, "after the burst");
 }
 
@@ -303,6 +354,7 @@ TEST_CASE("hostile: connections past --max-connections-per-address are refused w
     cluster c({"--max-connections-per-address", "3"});
     auto near = c.a.connect("alice");
     auto far = c.b.connect("bob");
+    const footprint baseline(c);
     auto one = c.a.connect("mallory");
     auto two = c.a.connect("eve");
     for (const char* user : {"mallory", "trent", "oscar"}) {
@@ -314,6 +366,7 @@ TEST_CASE("hostile: connections past --max-connections-per-address are refused w
     two.reset();
     REQUIRE(wait_until([&] { return c.a.metric("websocket_connections_total") == 2; }));
     auto again = c.a.connect("trent");
+    baseline.check_bounded();
     observers_served(c.a, {near.get(), far.get(), again.get()}, "after the addresses", one.get());
 }
 
@@ -321,6 +374,7 @@ TEST_CASE("hostile: a client that connects and never completes its handshake is 
 {
     instance a("a", "redis://127.0.0.1:1", {"--broker", "memory", "--handshake-timeout", "300"});
     auto near = a.connect("alice");
+    const footprint baseline(a);
     std::vector<int> idle;
     for (int i = 0; i < 20; ++i) {
         idle.push_back(connect_loopback(a.port()));
@@ -340,6 +394,7 @@ TEST_CASE("hostile: a client that connects and never completes its handshake is 
     CHECK(took < 3s); // each dropped after 0.3 s, not held
     for (const int fd : idle)
         ::close(fd);
+    baseline.check_bounded();
     observers_served(a, {near.get()}, "after the idle sockets");
 }
 
@@ -348,6 +403,7 @@ TEST_CASE("hostile: sockets past --max-handshakes wait in the backlog and hold n
     cluster c({"--max-handshakes", "8", "--handshake-timeout", "1000"});
     auto near = c.a.connect("alice");
     auto far = c.b.connect("bob");
+    const footprint baseline(c);
     const std::string fds = "/proc/" + std::to_string(c.a.proc().pid()) + "/fd";
     auto descriptors = [&fds] {
         std::size_t n = 0;
@@ -372,7 +428,40 @@ TEST_CASE("hostile: sockets past --max-handshakes wait in the backlog and hold n
     REQUIRE(wait_until([&] { return c.a.metric("backplane_handshakes_in_progress") == 1; }, 10s));
     CHECK(c.a.metric("backplane_accept_pauses_total") >= 1);
     auto late = c.a.connect("carol");
+    baseline.check_bounded();
     observers_served(c.a, {near.get(), far.get(), late.get()}, "after the silent sockets");
+}
+
+TEST_CASE("hostile: direct messages to 1,000 made-up names write no key in Redis (--keep-for known)")
+{
+    // What --auth jwt chooses by default; here with --auth none, so that the
+    // test names its users itself.
+    for (const char* broker : {"redis-streams", "redis-pubsub"}) {
+        INFO(broker);
+        std::vector<std::string> flags{"--broker", broker, "--keep-for", "known"};
+        if (std::string(broker) == "redis-pubsub")
+            flags.insert(flags.end(), {"--direct", "instance"});
+        cluster c(flags);
+        {
+            auto zoe = c.b.connect("zoe"); // known from now on
+        }
+        REQUIRE(wait_until([&] { return c.cli.text({"HGET", "user:host", "zoe"}).empty(); }));
+        c.await_subscribers("notif:user:zoe", 0);
+        auto attacker = c.a.connect("mallory");
+        auto far = c.b.connect("bob");
+        const auto before = c.cli.integer({"DBSIZE"});
+        for (int i = 0; i < 1000; ++i)
+            attacker->send_text(R"({"op":"dm","to":"ghost)" + std::to_string(i) + R"(","text":"boo"})");
+        attacker->send_text(R"({"op":"dm","to":"zoe","text":"later"})");
+        REQUIRE(wait_until([&] { return c.cli.integer({"EXISTS", "inbox:zoe"}) == 1; }));
+        CHECK(wait_until([&] { return c.a.metric("backplane_dm_unknown_user_total") == 1000; }));
+        // zoe's inbox, and with streams her channel's stream: nothing for the ghosts.
+        CHECK(c.cli.integer({"DBSIZE"}) <= before + 2);
+        CHECK(c.cli.integer({"EXISTS", "inbox:ghost7"}) == 0);
+        auto zoe = c.b.connect("zoe");
+        CHECK(field(parse(zoe->read_text()), "text") == "later");
+        observers_served(c.a, {attacker.get(), far.get()}, "after the ghosts");
+    }
 }
 
 TEST_CASE("hostile: the review's examples, with the default limits: a name that is not UTF-8, 10,000 pipelined joins")
@@ -412,6 +501,7 @@ TEST_CASE("hostile: the connections of one user share --max-user-broadcast-rate,
     auto second = c.a.connect("mallory");
     auto near = c.a.connect("alice");
     auto far = c.b.connect("bob");
+    const footprint baseline(c);
     // Two each: within each connection's burst, past the user's.
     for (auto* m : {first.get(), second.get()})
         for (int i = 0; i < 2; ++i)
@@ -425,5 +515,6 @@ TEST_CASE("hostile: the connections of one user share --max-user-broadcast-rate,
     for (auto* o : {near.get(), far.get()})
         for (int i = 0; i < 3; ++i) // the three let through, and (below) not the fourth
             CHECK(texts_until(*o, "from mallory").empty());
+    baseline.check_bounded();
     observers_served(c.a, {near.get(), far.get()}, "after the user's broadcasts");
 }

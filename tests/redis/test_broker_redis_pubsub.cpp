@@ -212,3 +212,37 @@ TEST_CASE("an offline inbox expires idle_expiry after its last write, and is del
     o.idle_expiry = std::chrono::seconds(-1);
     CHECK_THROWS_AS(broker::redis_pubsub(io.get_executor(), server.url(), o), std::invalid_argument);
 }
+
+TEST_CASE("an offline inbox with a known key keeps messages only for a user marked known")
+{
+    redis_server server;
+    asio::io_context io;
+    broker::redis_pubsub_options o;
+    o.inbox.known_key = "known:{user}";
+    broker::redis_pubsub b(io.get_executor(), server.url(), o);
+    redis::connection admin(io.get_executor(), redis::parse_url(server.url()));
+    REQUIRE(run_until(io, [&] { return b.connected(); }));
+    auto integer = [&](std::vector<std::string> args) {
+        auto [ec, r] = call(io, admin, std::move(args));
+        REQUIRE_FALSE(ec);
+        return r.integer;
+    };
+    int stored = 0;
+    auto count = [&](std::error_code ec) {
+        CHECK_FALSE(ec);
+        ++stored;
+    };
+    b.store_offline("ghost", "dm", count);
+    REQUIRE(run_until(io, [&] { return stored == 1; }));
+    CHECK(integer({"DBSIZE"}) == 0);
+    CHECK(b.stats().unknown == 1);
+    CHECK(b.stats().inboxed == 0);
+    b.mark_known("zoe");
+    b.store_offline("zoe", "dm", count);
+    REQUIRE(run_until(io, [&] { return stored == 2; }));
+    CHECK(integer({"XLEN", "inbox:zoe"}) == 1);
+    CHECK(integer({"TTL", "known:zoe"}) > 7 * 24 * 3600 - 60);
+    CHECK(b.stats().inboxed == 1);
+    o.inbox.known_key = "known";
+    CHECK_THROWS_AS(broker::redis_pubsub(io.get_executor(), server.url(), o), std::invalid_argument);
+}

@@ -648,3 +648,39 @@ TEST_CASE("redis subscriber: the ready handler runs on every connect, and a ping
     CHECK(ready == 2);
     CHECK(numsub() == 1);
 }
+
+TEST_CASE("redis streams: with a known key, a direct message to a user who never connected writes nothing")
+{
+    redis_server server;
+    broker::redis_streams_options bo;
+    bo.inbox.known_key = "known:{user}";
+    streams_cluster c(server, 1, with_ids(), bo);
+    redis::connection admin(c.io.get_executor(), redis::parse_url(server.url()));
+    c.settle();
+    const auto before = all_keys(c.io, admin);
+    for (int i = 0; i < 100; ++i)
+        REQUIRE_FALSE(c[0].send_to_user("ghost" + std::to_string(i), "dm"));
+    bool stored = false;
+    c[0].broker().store_offline("yan", "kept", [&](std::error_code ec) {
+        CHECK_FALSE(ec);
+        stored = true;
+    });
+    c.run();
+    REQUIRE(stored);
+    CHECK(all_keys(c.io, admin) == before); // no stream, no inbox
+    CHECK(c[0].broker().stats().unknown == 101);
+    CHECK(c[0].broker().stats().inboxed == 0);
+
+    // Once known, with the inbox's expiry, a user's messages are kept as before.
+    c[0].broker().mark_known("zoe");
+    REQUIRE_FALSE(c[0].send_to_user("zoe", "later"));
+    c.run();
+    CHECK(integer(c.io, admin, {"XLEN", "inbox:zoe"}) == 1);
+    CHECK(integer(c.io, admin, {"XLEN", "stream:notif:user:zoe"}) == 1);
+    CHECK(integer(c.io, admin, {"TTL", "known:zoe"}) > 7 * 24 * 3600 - 60);
+    CHECK(c[0].broker().stats().inboxed == 1);
+    auto [z, z_id] = c.connect(0, "zoe");
+    c.run();
+    REQUIRE(run_until(c.io, [&, z = z] { return z->texts().size() == 1; }));
+    CHECK(payload_of(z->texts()[0]) == "later");
+}

@@ -41,6 +41,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -75,6 +76,7 @@ struct redis_pubsub_stats {
     std::uint64_t probe_timeouts = 0;  ///< connections closed by the liveness probe
     std::uint64_t inboxed = 0;         ///< messages kept for offline users
     std::uint64_t inbox_delivered = 0; ///< of those, removed once written to a connection
+    std::uint64_t unknown = 0;         ///< messages not kept: for a user not known (inbox.known_key)
 };
 
 /// The Redis Pub/Sub broker policy. Movable; the destructor closes both
@@ -83,7 +85,7 @@ class redis_pubsub {
 public:
     /// Starts connecting both connections at once.
     /// @param ex the executor of the hub that owns this broker.
-    /// @throws std::invalid_argument on an inbox key that lacks "{user}", or
+    /// @throws std::invalid_argument on an inbox or known key that lacks "{user}", or
     /// an idle_expiry below zero or above ten years (0 is never).
     redis_pubsub(asio::any_io_executor ex, redis::config server, redis_pubsub_options options = {})
         : executor_(ex),
@@ -91,6 +93,10 @@ public:
           subscriber_(ex, server, named(options, ":sub")),
           inbox_(options.inbox.key, "{user}"),
           inbox_options_(std::move(options.inbox)),
+          known_(inbox_options_.known_key.empty()
+                     ? std::nullopt
+                     : std::optional<backplane::detail::name_pattern>(std::in_place, inbox_options_.known_key,
+                                                                      "{user}")),
           expiry_(redis::expiry_argument(options.idle_expiry)),
           counts_(std::make_shared<offline_counts>())
     {
@@ -129,16 +135,31 @@ public:
     }
 
     /// Keeps `data` for `user`: appended to the user's inbox, whose expiry
-    /// starts again.
+    /// starts again; with inbox.known_key, only for a user marked known.
     void store_offline(std::string_view user, std::string_view data, backplane::publish_handler done = {})
     {
-        store_.run(publisher_,
-                   {"1", inbox_.name(user), std::to_string(inbox_options_.max_length), expiry_, std::string(data)},
-                   [counts = counts_, done = std::move(done)](std::error_code ec, const redis::reply&) {
-                       counts->inboxed += !ec;
+        std::vector<std::string> args{known_ ? "2" : "1", inbox_.name(user)};
+        if (known_)
+            args.push_back(known_->name(user));
+        args.insert(args.end(), {std::to_string(inbox_options_.max_length), expiry_, std::string(data)});
+        store_.run(publisher_, std::move(args),
+                   [counts = counts_, done = std::move(done)](std::error_code ec, const redis::reply& r) {
+                       if (!ec && r.type == redis::reply::kind::nil)
+                           ++counts->unknown;
+                       else
+                           counts->inboxed += !ec;
                        if (done)
                            done(ec);
                    });
+    }
+
+    /// Marks `user` known (with inbox.known_key; otherwise does nothing):
+    /// messages are kept for it until idle_expiry after the last mark.
+    void mark_known(std::string_view user)
+    {
+        if (known_)
+            publisher_.execute(redis::inbox::mark_command(known_->name(user), expiry_),
+                               [](std::error_code, const redis::reply&) {});
     }
 
     /// Reads at most `count` entries of `user`'s inbox after the entry
@@ -195,7 +216,8 @@ public:
                 s.resubscribed,
                 p.connection.probe_timeouts + s.connection.probe_timeouts,
                 counts_->inboxed,
-                counts_->inbox_delivered};
+                counts_->inbox_delivered,
+                counts_->unknown};
     }
 
     /// The two connections, for what the broker does not wrap (PING barriers,
@@ -215,6 +237,7 @@ private:
     struct offline_counts {
         std::uint64_t inboxed = 0;
         std::uint64_t inbox_delivered = 0;
+        std::uint64_t unknown = 0;
     };
 
     asio::any_io_executor executor_;
@@ -222,6 +245,7 @@ private:
     redis::subscriber subscriber_;
     backplane::detail::name_pattern inbox_;
     redis::inbox::options inbox_options_;
+    std::optional<backplane::detail::name_pattern> known_; // inbox.known_key, if set
     std::string expiry_; // idle_expiry, as the script takes it
     redis::script store_{redis::inbox::store_script};
     redis::script remove_{redis::inbox::remove_script};

@@ -117,6 +117,7 @@ struct redis_streams_stats {
     std::uint64_t gaps = 0;            ///< resumes whose last id was trimmed or lost
     std::uint64_t history_reads = 0;   ///< history pages read for the hub
     std::uint64_t inbox_delivered = 0; ///< inbox entries removed once written to a connection
+    std::uint64_t unknown = 0;         ///< direct messages dropped: for a user not known (inbox.known_key)
     std::uint64_t reconnects = 0;      ///< of both connections, after their first connect
     std::uint64_t resubscribed = 0;    ///< channels subscribed again after reconnects
     std::uint64_t probe_timeouts = 0;  ///< connections closed by the liveness probe
@@ -170,6 +171,11 @@ public:
     /// `replayable`: its id is its id in the user channel's stream.
     void read_offline(std::string_view user, std::string_view channel, std::string_view after, std::size_t count,
                       offline_handler done);
+
+    /// Marks `user` known (with inbox.known_key; otherwise does nothing):
+    /// direct messages are kept for it until idle_expiry after the last
+    /// mark, and those to a user not known are neither written nor published.
+    void mark_known(std::string_view user);
 
     /// Removes `entries` from `user`'s inbox, and the inbox once empty.
     void remove_offline(std::string_view user, std::vector<std::string> entries, publish_handler done = {});

@@ -33,6 +33,12 @@ struct options {
     std::string key = "inbox:{user}";
     /// Entries kept per inbox (XADD MAXLEN ~).
     std::size_t max_length = 1000;
+    /// A key that says a user has connected, "{user}" replaced: written by
+    /// the broker's mark_known() (expiring as the inbox does), and with it
+    /// messages are kept only for a user so marked. Behind signed tokens
+    /// only real users connect, so a DM to a name nobody has connected as
+    /// writes nothing. Empty: messages are kept for any name.
+    std::string known_key;
 };
 
 inline constexpr std::string_view data_field = "d";
@@ -55,15 +61,26 @@ if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('XLEN', KEYS[1]) == 0 then 
 return n
 )lua";
 
-/// KEYS[1] the inbox; ARGV[1] the most entries kept (MAXLEN ~), ARGV[2]
-/// the expiry in seconds (0: none), ARGV[3] the data. One script, so that
-/// no inbox is ever left without its expiry (a connection lost between an
-/// XADD and its EXPIRE would).
+/// KEYS[1] the inbox, KEYS[2] (optional) the user's known key; ARGV[1] the
+/// most entries kept (MAXLEN ~), ARGV[2] the expiry in seconds (0: none),
+/// ARGV[3] the data. One script, so that no inbox is ever left without its
+/// expiry (a connection lost between an XADD and its EXPIRE would). Returns
+/// nil, writing nothing, for a user not known.
 inline constexpr std::string_view store_script = R"lua(
+if #KEYS > 1 and redis.call('EXISTS', KEYS[2]) == 0 then return false end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'd', ARGV[3])
 if ARGV[2] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 return id
 )lua";
+
+/// The command that marks `user` known: `key` is its known key, `expiry`
+/// the inbox's, in seconds ("0": none).
+inline std::vector<std::string> mark_command(std::string key, const std::string& expiry)
+{
+    if (expiry == "0")
+        return {"SET", std::move(key), "1"};
+    return {"SET", std::move(key), "1", "EX", expiry};
+}
 
 /// The value of `field` in a stream entry's field list, or nullptr.
 inline const std::string* field_of(const reply& fields, std::string_view field)

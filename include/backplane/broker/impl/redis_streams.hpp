@@ -12,8 +12,11 @@ namespace backplane::broker {
 
 namespace detail {
 
-// KEYS[1] the stream, KEYS[2] (optional) the inbox; ARGV: channel, max
-// length, "~" or "=", data, inbox max length, expiry in seconds (0: none).
+// KEYS[1] the stream, KEYS[2] (optional) the inbox, KEYS[3] (optional, with
+// the inbox) the user's known key; ARGV: channel, max length, "~" or "=",
+// data, inbox max length, expiry in seconds (0: none). A direct message to a
+// user not known writes and publishes nothing: nobody can be subscribed to
+// it, and its stream would be a key for a made-up name.
 // One script, so that the live order on every subscriber is the stream's id
 // order, so that "nobody received it" and "it went to the inbox" are one
 // fact, and so that no key is ever left without its expiry.
@@ -22,6 +25,7 @@ namespace detail {
 // than this one would (a new key's first id ends in -0), so a busy channel
 // pays for one EXPIRE a millisecond, not one a message.
 inline constexpr std::string_view publish_script = R"lua(
+if #KEYS > 2 and redis.call('EXISTS', KEYS[3]) == 0 then return {'', 2} end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], ARGV[2], '*', 'd', ARGV[4])
 if ARGV[6] ~= '0' and id:sub(-2) == '-0' then redis.call('EXPIRE', KEYS[1], ARGV[6]) end
 local n = redis.call('PUBLISH', ARGV[1], id .. ' ' .. ARGV[4])
@@ -67,6 +71,10 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
           options(std::move(o)),
           stream_key(options.stream_key, "{channel}"),
           inbox_key(options.inbox.key, "{user}"),
+          known_key(options.inbox.known_key.empty()
+                        ? std::nullopt
+                        : std::optional<backplane::detail::name_pattern>(std::in_place, options.inbox.known_key,
+                                                                         "{user}")),
           publisher(ex, server, named(":pub")),
           subscriber(ex, server, named(":sub")),
           max_length(std::to_string(options.max_length)),
@@ -110,10 +118,13 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
         ++stats.published;
         std::vector<std::string> args;
         args.reserve(9);
-        args.emplace_back(user.empty() ? "1" : "2");
+        args.emplace_back(user.empty() ? "1" : known_key ? "3" : "2");
         args.push_back(stream_key.name(channel));
-        if (!user.empty())
+        if (!user.empty()) {
             args.push_back(inbox_key.name(user));
+            if (known_key)
+                args.push_back(known_key->name(user));
+        }
         args.emplace_back(channel);
         args.push_back(max_length);
         args.emplace_back(trim);
@@ -129,6 +140,8 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
                 ++s->stats.publish_errors;
             else if (r.elements.size() == 2 && r.elements[1].integer == 1)
                 ++s->stats.inboxed;
+            else if (r.elements.size() == 2 && r.elements[1].integer == 2)
+                ++s->stats.unknown;
             if (done)
                 done(ec);
         });
@@ -137,12 +150,19 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
     void store_offline(std::string_view user, std::string_view data, publish_handler done)
     {
         std::weak_ptr<streams_state> w = shared_from_this();
-        store_lua.run(publisher, {"1", inbox_key.name(user), inbox_length, expiry, std::string(data)},
-                      [w, done = std::move(done)](std::error_code ec, const redis::reply&) {
+        std::vector<std::string> args{known_key ? "2" : "1", inbox_key.name(user)};
+        if (known_key)
+            args.push_back(known_key->name(user));
+        args.insert(args.end(), {inbox_length, expiry, std::string(data)});
+        store_lua.run(publisher, std::move(args),
+                      [w, done = std::move(done)](std::error_code ec, const redis::reply& r) {
                           auto s = w.lock();
                           if (!s)
                               return;
-                          s->stats.inboxed += !ec;
+                          if (!ec && r.type == redis::reply::kind::nil)
+                              ++s->stats.unknown;
+                          else
+                              s->stats.inboxed += !ec;
                           if (done)
                               done(ec);
                       });
@@ -412,6 +432,13 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
         when_confirmed(channel, std::move(read));
     }
 
+    void mark_known(std::string_view user)
+    {
+        if (known_key)
+            publisher.execute(redis::inbox::mark_command(known_key->name(user), expiry),
+                              [](std::error_code, const redis::reply&) {});
+    }
+
     void remove_offline(std::string_view user, std::vector<std::string> entries, publish_handler done)
     {
         std::weak_ptr<streams_state> w = shared_from_this();
@@ -431,6 +458,7 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
     asio::any_io_executor executor;
     redis_streams_options options;
     backplane::detail::name_pattern stream_key, inbox_key;
+    std::optional<backplane::detail::name_pattern> known_key; // inbox.known_key, if set
     redis::connection publisher;
     redis::subscriber subscriber;
     const std::string max_length, inbox_length, trim, expiry;
@@ -489,6 +517,8 @@ inline void redis_streams::read_offline(std::string_view user, std::string_view 
 {
     state_->read_offline(user, channel, after, count, std::move(done));
 }
+
+inline void redis_streams::mark_known(std::string_view user) { state_->mark_known(user); }
 
 inline void redis_streams::remove_offline(std::string_view user, std::vector<std::string> entries,
                                           publish_handler done)
