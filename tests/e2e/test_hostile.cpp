@@ -5,6 +5,8 @@
 // keys and channels and the instance's memory about as they were.
 #include "instance.hpp"
 
+#include <backplane/detail/ws_frame.hpp>
+
 #include <catch2/catch.hpp>
 
 #include <sys/socket.h>
@@ -430,6 +432,35 @@ TEST_CASE("hostile: sockets past --max-handshakes wait in the backlog and hold n
     auto late = c.a.connect("carol");
     baseline.check_bounded();
     observers_served(c.a, {near.get(), far.get(), late.get()}, "after the silent sockets");
+}
+
+TEST_CASE("hostile: a client that pings and never reads is closed as a slow consumer, its pongs bounded by --max-outbound")
+{
+    cluster c({"--max-outbound", "65536"});
+    auto near = c.a.connect("alice");
+    auto far = c.b.connect("bob");
+    const footprint baseline(c);
+    backplane::test::ws_client attacker(c.a.port(), "/ws?user=mallory", 4096);
+    std::string burst;
+    for (int i = 0; i < 64; ++i)
+        burst += backplane::detail::ws::encode_frame(9, std::string(125, 'p'),
+                                                     backplane::detail::ws::masking_key{1, 2, 3, 4});
+    // Pongs of 125 bytes fill the socket, then the instance's queue.
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (c.a.metric("backplane_slow_consumer_closes_total") == 0 && std::chrono::steady_clock::now() < deadline) {
+        if (::send(attacker.fd(), burst.data(), burst.size(), MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EAGAIN)
+            break; // closed
+        std::this_thread::sleep_for(1ms);
+    }
+    CHECK(c.a.metric("backplane_slow_consumer_closes_total") == 1);
+    std::optional<ws_frame> f = attacker.read();
+    while (f && f->opcode != 8)
+        f = attacker.read();
+    REQUIRE(f);
+    CHECK(f->close_code() == 1008);
+    CHECK(f->close_reason() == "slow consumer");
+    baseline.check_bounded();
+    observers_served(c.a, {near.get(), far.get()}, "after the pings");
 }
 
 TEST_CASE("hostile: direct messages to 1,000 made-up names write no key in Redis (--keep-for known)")
