@@ -1,13 +1,15 @@
-// The load-balancer report in a real browser: headless Chromium (Debian's
-// chromium, driven by playwright-core) opens lb-report/index.html from disk,
-// with the network cut off, and every chart must have rendered with data:
-// an <svg class="chart"> per scenario, each with data marks laid out on the
-// page (a width and a height), and no "no data" note.
+// A report page in a real browser (the load-balancer demo's, the
+// benchmarks'): headless Chromium (Debian's chromium, driven by
+// playwright-core) opens index.html from disk, with the network cut off, and
+// every chart must have rendered with data: an <svg class="chart"> per
+// section, each with data marks laid out on the page (a width and a height),
+// and no "no data" note.
 //
-//   npm ci && node report.test.js path/to/lb-report/index.html SCENARIO...
+//   npm ci && node report.test.js path/to/index.html SECTION...
 //
-// SCENARIO: the scenarios the run had (distribution cross crash rolling
-// scale storm); each must have its section and at least one chart in it.
+// SECTION: the sections the run had (the load-balancer demo's scenarios:
+// distribution cross crash rolling scale storm; the benchmarks': core
+// end-to-end memory); each must have at least one chart and a conclusion.
 // Environment: CHROMIUM (default /usr/bin/chromium). Exits 0 on success.
 "use strict";
 const { chromium } = require("playwright-core");

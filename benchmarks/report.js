@@ -1,0 +1,197 @@
+// The benchmark report: one self-contained page (no network, no script) and
+// results.json from benchmarks/run.sh's raw results, with the tables also
+// printed. Charts and page are lb/report's.
+//
+//   node benchmarks/report.js RAW_DIR OUT_DIR
+//
+// Every figure is computed here from the raw files of the run: the median of
+// the repetitions, with their minimum and maximum beside it.
+"use strict";
+const fs = require("fs");
+const path = require("path");
+const charts = require("../lb/report/charts");
+const { page } = require("../lb/report/page");
+
+const [rawDir, outDir] = [process.argv[2] || "benchmarks/report/raw", process.argv[3] || "benchmarks/report"];
+// Google Benchmark writes NaN and inf where an aggregate has none (the
+// spread of a constant counter): not JSON.
+const read = (f) => JSON.parse(fs.readFileSync(path.join(rawDir, f), "utf8").replace(/-?\b(NaN|inf)\b/g, "null"));
+const files = fs.readdirSync(rawDir);
+const machine = read("machine.json");
+const { escapeHtml: esc, table, formatNumber: num } = charts;
+const p = (text) => `<p>${esc(text)}</p>`;
+const code = (text) => `<pre><code>${esc(text)}</code></pre>`;
+
+function spread(values) {
+  const v = values.filter((x) => typeof x === "number" && Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return null;
+  return { median: v[Math.floor(v.length / 2)], min: v[0], max: v[v.length - 1], n: v.length };
+}
+const fixed = (v, d = 1) => (v === null || v === undefined ? "-" : v.toFixed(d));
+const range = (s, d = 1) =>
+  (s ? (d === 0 ? `${num(Math.round(s.min))} to ${num(Math.round(s.max))}` : `${fixed(s.min, d)} to ${fixed(s.max, d)}`) : "-");
+const conclusion = (text) => `<p class="conclusion"><strong>${esc(text)}</strong></p>`;
+
+const command = `${machine.quick ? "QUICK=1 " : ""}bash benchmarks/run.sh`;
+const where = `${machine.cores} cores (${machine.cpu}), ${machine.memory_gib} GiB, Linux ${machine.kernel}; ` +
+  `commit ${machine.commit}${machine.dirty ? " with local changes" : ""}, ${machine.build || "?"} build; ${machine.date}`;
+
+// ---- core --------------------------------------------------------------------
+// Google Benchmark's repetitions: the iteration rows of each benchmark.
+function benchRows(file) {
+  if (!files.includes(file)) return {};
+  const byName = {};
+  for (const b of read(file).benchmarks || []) {
+    if (b.run_type !== "iteration") continue;
+    (byName[b.run_name || b.name] = byName[b.run_name || b.name] || []).push(b);
+  }
+  return byName;
+}
+const fanout = benchRows("core_fanout.json");
+const redisCore = benchRows("core_redis.json");
+const fanoutNames = Object.keys(fanout).filter((n) => n.startsWith("fanout/"));
+const fanoutRows = fanoutNames.map((n) => {
+  const runs = fanout[n];
+  const targets = Number(n.split("/")[1]);
+  return {
+    targets,
+    deliveries: spread(runs.map((r) => r["deliveries/s"])),
+    perDelivery: spread(runs.map((r) => (r.real_time * (r.time_unit === "us" ? 1000 : r.time_unit === "ms" ? 1e6 : 1)) / targets)),
+    allocMessage: spread(runs.map((r) => r["allocs/message"])),
+    allocDelivery: spread(runs.map((r) => r["allocs/delivery"])),
+  };
+});
+const joinRows = Object.keys(fanout).filter((n) => n.startsWith("join_leave/")).map((n) => ({
+  rooms: Number(n.split("/")[1]),
+  ns: spread(fanout[n].map((r) => r.real_time)),
+}));
+const redisRows = Object.keys(redisCore).map((n) => ({ name: n, rate: spread(redisCore[n].map((r) => r["publishes/s"])) }));
+
+// ---- end to end ----------------------------------------------------------------
+const e2e = {};
+for (const f of files) {
+  const m = /^e2e_(.+)_(\d+)_(\d+)\.json$/.exec(f);
+  if (!m) continue;
+  const [, name, rate] = m;
+  ((e2e[name] = e2e[name] || {})[rate] = e2e[name][rate] || []).push(read(f));
+}
+const order = ["redis-pubsub", "redis-streams", "baseline"].filter((n) => e2e[n]).concat(
+  Object.keys(e2e).filter((n) => !["redis-pubsub", "redis-streams", "baseline"].includes(n)));
+const label = (n) => (n === "baseline" ? "bare broadcaster (no backplane)" : `two instances, ${n}`);
+const ladder = {};
+for (const name of order) {
+  ladder[name] = Object.keys(e2e[name]).map(Number).sort((a, b) => a - b).map((rate) => {
+    const runs = e2e[name][rate];
+    const lost = runs.reduce((s, r) => s + r.missing, 0);
+    const p99 = spread(runs.map((r) => r.latency.all.p99_ms));
+    return {
+      rate, deliveries: rate * runs[0].clients, runs: runs.length, lost,
+      p50: spread(runs.map((r) => r.latency.all.p50_ms)), p99,
+      holds: lost === 0 && p99 && p99.median < 50,
+    };
+  });
+}
+const best = (name) => ladder[name].filter((r) => r.holds).reduce((a, r) => Math.max(a, r.deliveries), 0);
+
+// ---- memory --------------------------------------------------------------------
+const memory = files.filter((f) => /^memory_.+\.json$/.test(f)).map((f) => {
+  const m = read(f);
+  return { ...m, bytes: ((m.rss_after_kib - m.rss_before_kib) * 1024) / m.connections };
+});
+
+// ---- results.json and the tables ----------------------------------------------
+const results = {
+  machine, core: { fanout: fanoutRows, join_leave: joinRows, redis: redisRows },
+  end_to_end: ladder, held: Object.fromEntries(order.map((n) => [n, best(n)])), memory,
+};
+fs.mkdirSync(outDir, { recursive: true });
+fs.writeFileSync(path.join(outDir, "results.json"), JSON.stringify(results, null, 1));
+
+const print = (title, head, rows) => {
+  console.log(`\n${title}`);
+  const all = [head, ...rows].map((r) => r.map(String));
+  const w = head.map((_, k) => Math.max(...all.map((r) => r[k].length)));
+  for (const r of all) console.log("  " + r.map((c, k) => (k ? c.padStart(w[k]) : c.padEnd(w[k]))).join("  "));
+};
+print("core: one broadcast to N local connections (memory bus), median of " + (fanoutRows[0] ? fanoutRows[0].deliveries.n : 0),
+  ["connections", "deliveries/s", "ns/delivery", "allocs/message"],
+  fanoutRows.map((r) => [r.targets, num(Math.round(r.deliveries.median)), fixed(r.perDelivery.median, 1), fixed(r.allocMessage.median, 2)]));
+print("core: a hub publishing through a real local Redis", ["benchmark", "publishes/s (median)", "min to max"],
+  redisRows.map((r) => [r.name, num(Math.round(r.rate.median)), range(r.rate, 0)]));
+for (const name of order)
+  print(`end to end: ${label(name)}, p99 in ms (median of ${ladder[name][0].runs})`,
+    ["msg/s", "deliveries/s", "p50", "p99", "p99 min to max", "lost"],
+    ladder[name].map((r) => [r.rate, num(r.deliveries), fixed(r.p50.median), fixed(r.p99.median), range(r.p99), r.lost]));
+print("memory per idle connection", ["process", "connections", "bytes each"],
+  memory.map((m) => [m.name, m.connections, Math.round(m.bytes)]));
+
+// ---- the page --------------------------------------------------------------------
+const sections = [];
+sections.push({
+  id: "core", title: "Core: the fan-out of one hub",
+  html: conclusion(fanoutRows.map((r) => `${num(r.targets)} connections: ${fixed(r.perDelivery.median, 1)} ns per delivery`).join("; ") +
+    `. Allocations per message: ${fanoutRows.map((r) => fixed(r.allocMessage.median, 2)).join(", ")} (per delivery: ` +
+    `${fanoutRows.map((r) => r.allocDelivery.median.toPrecision(2)).join(", ")}). Through a real local Redis: ` +
+    redisRows.map((r) => `${r.name.split("/")[0]} ${num(Math.round(r.rate.median))} publishes/s`).join(", ") + ".") +
+    p("One broadcast's whole path through basic_hub on the in-memory bus: encode, publish, decode, build the frame once, hand it to every local connection of the memory transport (which only counts). The median of the repetitions, with the range.") +
+    charts.barChart({
+      title: "Deliveries per second, one hub", slug: "core-deliveries", yLabel: "deliveries/s",
+      categories: fanoutRows.map((r) => `${num(r.targets)} connections`),
+      series: [{ name: "median", values: fanoutRows.map((r) => Math.round(r.deliveries.median)) }],
+    }) +
+    table({
+      caption: "A broadcast to N local connections",
+      columns: ["connections", "deliveries/s (median)", "min to max", "ns per delivery", "allocations per message", "allocations per delivery"],
+      rows: fanoutRows.map((r) => [r.targets, Math.round(r.deliveries.median), range(r.deliveries, 0), fixed(r.perDelivery.median, 1),
+        fixed(r.allocMessage.median, 2), r.allocDelivery.median.toPrecision(2)]),
+    }) +
+    table({
+      caption: "One join and one leave by a connection already in N rooms",
+      columns: ["rooms held", "ns (median)", "min to max"],
+      rows: joinRows.map((r) => [r.rooms, fixed(r.ns.median, 0), range(r.ns, 0)]),
+    }) +
+    table({
+      caption: "A hub (and the broker alone) publishing 64-byte messages through a real local Redis, pipelined",
+      columns: ["benchmark", "publishes/s (median)", "min to max"],
+      rows: redisRows.map((r) => [r.name, Math.round(r.rate.median), range(r.rate, 0)]),
+    }),
+});
+sections.push({
+  id: "end-to-end", title: "End to end: latency by rate",
+  html: conclusion(order.map((n) => `${label(n)}: ${num(best(n))} deliveries/s held at p99 < 50 ms with no loss` +
+    (ladder[n].every((r) => r.holds) ? ` (every rate tried held; the highest tried: ${num(ladder[n][ladder[n].length - 1].deliveries)})` : "")).join("; ") + ".") +
+    p("1,000 WebSocket clients of the load generator, one sender, 64-byte broadcasts: two instances on one Redis for each broker, and the bare broadcaster (one process, no backplane, no Redis) as the floor of this machine's kernel and loopback. Each rate runs " + `${machine.repetitions} times for ${machine.duration_s} s; a ladder stops at the first rate whose median p99 passes 50 ms or that loses a message.`) +
+    charts.lineChart({
+      title: "p99 latency by deliveries per second", slug: "e2e-p99", xLabel: "deliveries/s", yLabel: "p99 (ms, median of runs)",
+      series: order.map((n) => ({ name: label(n), points: ladder[n].map((r) => [r.deliveries, r.p99.median]) })),
+    }) +
+    order.map((n) => table({
+      caption: `${label(n)}: the highest rate held at p99 < 50 ms with no loss: ${num(best(n))} deliveries/s`,
+      columns: ["msg/s", "deliveries/s", "p50 ms (median)", "p99 ms (median)", "p99 min to max", "messages lost"],
+      rows: ladder[n].map((r) => [r.rate, r.deliveries, fixed(r.p50.median), fixed(r.p99.median), range(r.p99), r.lost]),
+    })).join("\n"),
+});
+sections.push({
+  id: "memory", title: "Memory per idle connection",
+  html: conclusion(memory.map((m) => `${m.name === "baseline" ? "the bare broadcaster" : "an instance"}: ${num(Math.round(m.bytes))} bytes per idle connection at ${num(m.connections)}`).join("; ") +
+    ". The kernel's socket buffers are not in a process's RSS.") +
+    p("RSS growth of the process with idle WebSocket connections held open by the load generator (with a token each, for the instance).") +
+    charts.barChart({
+      title: "Bytes per idle connection", slug: "memory-per-connection", yLabel: "bytes",
+      categories: memory.map((m) => (m.name === "baseline" ? "bare broadcaster" : m.name)),
+      series: [{ name: "RSS growth per connection", values: memory.map((m) => Math.round(m.bytes)) }],
+    }) +
+    table({
+      columns: ["process", "connections", "RSS before (KiB)", "RSS after (KiB)", "bytes per connection"],
+      rows: memory.map((m) => [m.name, m.connections, m.rss_before_kib, m.rss_after_kib, Math.round(m.bytes)]),
+    }),
+});
+
+fs.writeFileSync(path.join(outDir, "index.html"), page({
+  title: "backplane benchmarks",
+  intro: `Measured on ${where}. Produced by:`,
+  introHtml: code(command) + (machine.quick ? p("A QUICK run: short runs on small sizes, to check that everything runs; its figures are not for comparing.") : ""),
+  sections,
+  footer: `This machine is shared and noisy: each figure is the median of its repetitions, with the range beside it; compare figures of one run only. Raw results: raw/*.json; computed: results.json.`,
+}));
+console.log(`\nwrote ${path.join(outDir, "index.html")} and results.json`);

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The benchmarks in one command, and their report:
+#
+#   bash benchmarks/run.sh [BUILD_DIR]     (default build-bench, RelWithDebInfo; built if needed)
+#   QUICK=1 bash benchmarks/run.sh ...     (short: about two minutes, for CI; the figures mean little)
+#
+# - core: Google Benchmark, one hub: a broadcast's whole path to 1,000,
+#   10,000 and 100,000 local connections on the memory bus (deliveries/s,
+#   allocations per message), join and leave with many rooms held, and a
+#   hub publishing through a real local Redis;
+# - end to end: two instances on one Redis and 1,000 clients of the load
+#   generator, 64-byte broadcasts at rising rates, for each broker, and the
+#   bare broadcaster (one process, no backplane) as the floor; each rate three
+#   times; a broker's ladder stops at the first rate whose median p99 passes
+#   50 ms or that loses a message;
+# - memory: RSS growth per idle connection, an instance and the broadcaster.
+#
+# Writes OUT (default benchmarks/report): raw/*.json, results.json and
+# index.html (one self-contained page, charts drawn as lb/report draws them),
+# and prints the tables.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build-bench}
+out=${OUT:-benchmarks/report}
+if [ "${QUICK:-0}" = 1 ]; then
+  duration=2 rates=(10 1000) idle=2000 min_time=0.05
+else
+  duration=10 rates=(10 250 500 1000 1500 2000 2500 3000 4000) idle=15000 min_time=0.5
+fi
+reps=3
+targets=(bench_fanout bench_redis_publish backplane-instance backplane-loadgen backplane-baseline)
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" >/dev/null
+for t in bench_fanout bench_redis_publish; do
+  [ -x "$build/benchmarks/$t" ] || { echo "benchmarks/run.sh: $t was not built (Google Benchmark missing?)" >&2; exit 1; }
+done
+rm -rf "$out/raw"
+mkdir -p "$out/raw"
+raw=$out/raw
+
+# The machine and the build, for every figure's caption.
+node -e '
+  const os = require("os"), fs = require("fs"), cp = require("child_process");
+  const git = (a) => { try { return cp.execSync("git " + a, { stdio: ["ignore", "pipe", "ignore"] }).toString().trim(); } catch { return ""; } };
+  fs.writeFileSync(process.argv[1], JSON.stringify({
+    cores: os.cpus().length, cpu: os.cpus()[0] ? os.cpus()[0].model : "", kernel: os.release(),
+    memory_gib: Math.round(os.totalmem() / 2 ** 30), commit: git("rev-parse --short HEAD"),
+    dirty: git("status --porcelain --untracked-files=no") !== "", date: new Date().toISOString(),
+    build: process.argv[2], quick: process.argv[3] === "1", duration_s: Number(process.argv[4]), repetitions: Number(process.argv[5]),
+  }, null, 1));' "$raw/machine.json" "$(awk -F= '/^CMAKE_BUILD_TYPE:/ {print $2}' "$build/CMakeCache.txt")" \
+  "${QUICK:-0}" "$duration" "$reps"
+
+echo "== core (Google Benchmark, ${reps} repetitions)"
+"$build/benchmarks/bench_fanout" --benchmark_repetitions="$reps" --benchmark_min_time="$min_time" \
+  --benchmark_format=json --benchmark_out="$raw/core_fanout.json" --benchmark_out_format=json >/dev/null
+"$build/benchmarks/bench_redis_publish" --benchmark_repetitions="$reps" --benchmark_min_time="$min_time" \
+  --benchmark_format=json --benchmark_out="$raw/core_redis.json" --benchmark_out_format=json >/dev/null
+
+loadgen=$build/benchmarks/loadgen/backplane-loadgen
+source demo/cluster.sh
+cluster_init "$build"
+start_redis
+
+# p99 MEDIAN_OK FILES...: exit 0 if the median p99 of the runs is under 50 ms
+# and none lost a message.
+holds() {
+  node -e '
+    const runs = process.argv.slice(1).map((f) => JSON.parse(require("fs").readFileSync(f, "utf8")));
+    const p99 = runs.map((r) => r.latency.all.p99_ms).sort((a, b) => a - b)[Math.floor(runs.length / 2)];
+    process.exit(p99 < 50 && runs.every((r) => r.missing === 0) ? 0 : 1);' "$@"
+}
+
+# ladder NAME TARGET_FLAGS...: the rates, each reps times, until one does not hold.
+ladder() {
+  local name=$1 rate rep files
+  shift
+  echo "== end to end: $name"
+  for rate in "${rates[@]}"; do
+    files=()
+    for rep in $(seq 1 "$reps"); do
+      local f="$raw/e2e_${name}_${rate}_${rep}.json"
+      "$loadgen" "$@" --clients 1000 --senders 1 --rate "$rate" --size 64 --duration "$duration" --threads 2 \
+        --json "$f" | grep -E '^(deliveries|latency)' | sed "s/^/  $rate msg\/s #$rep: /" || true
+      [ -f "$f" ] && files+=("$f")
+    done
+    [ "${#files[@]}" -eq "$reps" ] && holds "${files[@]}" || { echo "  (stops at $rate msg/s)"; break; }
+  done
+}
+
+# idle_rss NAME PID TARGET_FLAGS...: RSS growth of PID with `idle` idle clients.
+idle_rss() {
+  local name=$1 pid=$2 before after lpid
+  shift 2
+  before=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
+  "$loadgen" "$@" --idle "$idle" >"$cluster_work/idle_$name.log" 2>&1 &
+  lpid=$!
+  until grep -q '^idle' "$cluster_work/idle_$name.log" 2>/dev/null; do
+    kill -0 "$lpid" 2>/dev/null || { cat "$cluster_work/idle_$name.log" >&2; return 1; }
+    sleep 0.05
+  done
+  sleep 1
+  after=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
+  kill -TERM "$lpid"
+  wait "$lpid" 2>/dev/null || true
+  printf '{"name":"%s","connections":%d,"rss_before_kib":%d,"rss_after_kib":%d}\n' \
+    "$name" "$idle" "$before" "$after" >"$raw/memory_$name.json"
+  echo "== memory: $name: ${before} KiB, then ${after} KiB with $idle idle connections:" \
+    "$(( (after - before) * 1024 / idle )) bytes per connection"
+}
+
+for broker in redis-pubsub redis-streams; do
+  start_instance a --broker "$broker"
+  start_instance b --broker "$broker"
+  ladder "$broker" --target "127.0.0.1:$port_a" --target "127.0.0.1:$port_b" --token-key "$cluster_token_key"
+  if [ "$broker" = redis-pubsub ]; then
+    idle_rss instance "$pid_a" --target "127.0.0.1:$port_a" --token-key "$cluster_token_key"
+  fi
+  kill -TERM "$pid_a" "$pid_b"
+  wait "$pid_a" "$pid_b" 2>/dev/null || true
+  redis-cli -p "$redis_port" flushall >/dev/null
+done
+
+baseline_port=$(free_port)
+"$build/benchmarks/loadgen/backplane-baseline" --port "$baseline_port" >"$cluster_work/baseline.log" 2>&1 &
+baseline_pid=$!
+cluster_pids+=("$baseline_pid")
+until grep -q '^listening' "$cluster_work/baseline.log" 2>/dev/null; do
+  kill -0 "$baseline_pid" 2>/dev/null || { cat "$cluster_work/baseline.log" >&2; exit 1; }
+  sleep 0.05
+done
+ladder baseline --target "127.0.0.1:$baseline_port"
+idle_rss baseline "$baseline_pid" --target "127.0.0.1:$baseline_port"
+
+echo
+node benchmarks/report.js "$raw" "$out"

@@ -1,0 +1,44 @@
+// What benchmarks/run.sh must produce, whatever the machine's speed: every
+// section of the report with its figures, each from the repetitions the run
+// says it made.
+//
+//   node tests/bench/results.test.js path/to/results.json
+"use strict";
+const assert = require("assert");
+const fs = require("fs");
+
+const results = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const spreadOk = (s, what) => {
+  assert.ok(s && Number.isFinite(s.median) && s.min <= s.median && s.median <= s.max, `${what}: ${JSON.stringify(s)}`);
+  assert.strictEqual(s.n, results.machine.repetitions, `${what}: one figure per repetition`);
+};
+
+const m = results.machine;
+assert.ok(m.cores > 0 && m.kernel && m.commit && m.date, "the machine and the commit");
+assert.ok(m.repetitions >= 3, "at least three repetitions");
+
+assert.deepStrictEqual(results.core.fanout.map((r) => r.targets), [1000, 10000, 100000]);
+for (const r of results.core.fanout) {
+  spreadOk(r.deliveries, `fan-out to ${r.targets}`);
+  assert.ok(r.deliveries.median > 0);
+  spreadOk(r.allocMessage, `allocations per message, ${r.targets}`);
+}
+assert.ok(results.core.join_leave.length >= 3, "join and leave at several room counts");
+assert.ok(results.core.redis.length >= 2, "a hub and a broker publishing through Redis");
+for (const r of results.core.redis) spreadOk(r.rate, r.name);
+
+for (const name of ["redis-pubsub", "redis-streams", "baseline"]) {
+  const ladder = results.end_to_end[name];
+  assert.ok(ladder && ladder.length >= 1, `${name}: at least one rate`);
+  for (const rung of ladder) {
+    assert.strictEqual(rung.runs, m.repetitions, `${name} at ${rung.rate} msg/s: every repetition ran`);
+    spreadOk(rung.p99, `${name} at ${rung.rate} msg/s, p99`);
+  }
+  assert.ok(Number.isFinite(results.held[name]), `${name}: the highest rate held`);
+}
+
+for (const name of ["instance", "baseline"]) {
+  const mem = results.memory.find((x) => x.name === name);
+  assert.ok(mem && mem.connections > 0 && mem.rss_after_kib > mem.rss_before_kib, `${name}: memory measured`);
+}
+console.log("ok: every section of the benchmark report has its figures");
