@@ -82,7 +82,7 @@ ladder() {
     for rep in $(seq 1 "$reps"); do
       local f="$raw/e2e_${name}_${rate}_${rep}.json"
       "$loadgen" "$@" --clients 1000 --senders 1 --rate "$rate" --size 64 --duration "$duration" --threads 2 \
-        --json "$f" | grep -E '^(deliveries|latency)' | sed "s/^/  $rate msg\/s #$rep: /" || true
+        --summary "$f" | grep -E '^(deliveries|latency)' | sed "s/^/  $rate msg\/s #$rep: /" || true
       [ -f "$f" ] && files+=("$f")
     done
     [ "${#files[@]}" -eq "$reps" ] && holds "${files[@]}" || { echo "  (stops at $rate msg/s)"; break; }

@@ -33,6 +33,8 @@ for (const name of ["redis-pubsub", "redis-streams", "baseline"]) {
   for (const rung of ladder) {
     assert.strictEqual(rung.runs, m.repetitions, `${name} at ${rung.rate} msg/s: every repetition ran`);
     spreadOk(rung.p99, `${name} at ${rung.rate} msg/s, p99`);
+    spreadOk(rung.measured, `${name} at ${rung.rate} msg/s, deliveries/s`);
+    assert.ok(rung.measured.median > 0);
   }
   assert.ok(Number.isFinite(results.held[name]), `${name}: the highest rate held`);
 }

@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -58,6 +59,14 @@ inline std::pair<std::error_code, redis::reply> call(asio::io_context& io, redis
     });
     REQUIRE(run_until(io, [&] { return done; }));
     return out;
+}
+
+/// The integer reply of one command (REQUIREs no error).
+inline std::int64_t integer(asio::io_context& io, redis::connection& conn, std::vector<std::string> args)
+{
+    auto [ec, r] = call(io, conn, std::move(args));
+    REQUIRE_FALSE(ec);
+    return r.integer;
 }
 
 // Whether a broker resumes streams after a reconnect (redis_streams): the

@@ -95,13 +95,6 @@ strings all_keys(asio::io_context& io, redis::connection& admin)
     return keys;
 }
 
-long long integer(asio::io_context& io, redis::connection& admin, std::vector<std::string> args)
-{
-    auto [ec, r] = call(io, admin, std::move(args));
-    REQUIRE_FALSE(ec);
-    return r.integer;
-}
-
 // Kills every connection whose name starts with `prefix` ("i2:").
 int kill_clients(asio::io_context& io, redis::connection& admin, const std::string& prefix)
 {

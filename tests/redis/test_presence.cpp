@@ -33,13 +33,6 @@ locator::redis_presence_options fast(std::chrono::milliseconds interval = 100ms,
     return o;
 }
 
-std::int64_t integer(asio::io_context& io, redis::connection& admin, std::vector<std::string> args)
-{
-    auto [ec, r] = call(io, admin, std::move(args));
-    REQUIRE_FALSE(ec);
-    return r.integer;
-}
-
 std::string text(asio::io_context& io, redis::connection& admin, std::vector<std::string> args)
 {
     auto [ec, r] = call(io, admin, std::move(args));
