@@ -91,7 +91,8 @@ for (const name of order) {
     };
   });
 }
-const best = (name) => ladder[name].filter((r) => r.holds).reduce((a, r) => Math.max(a, r.deliveries), 0);
+// The measured deliveries/s (median) of the highest rate held.
+const best = (name) => ladder[name].filter((r) => r.holds).reduce((a, r) => Math.max(a, Math.round(r.measured.median)), 0);
 
 // ---- memory --------------------------------------------------------------------
 const memory = files.filter((f) => /^memory_.+\.json$/.test(f)).map((f) => {
@@ -99,9 +100,25 @@ const memory = files.filter((f) => /^memory_.+\.json$/.test(f)).map((f) => {
   return { ...m, bytes: ((m.rss_after_kib - m.rss_before_kib) * 1024) / m.connections };
 });
 
+// ---- the goals (issue 16's), against this run ------------------------------------
+const instanceMemory = memory.find((m) => m.name === "instance");
+const goals = [
+  ...["redis-pubsub", "redis-streams"].filter((n) => ladder[n]).map((n) => ({
+    goal: `two instances on ${n}: at least 2,500,000 deliveries/s at p99 < 50 ms with no loss`,
+    result: `${num(best(n))} deliveries/s held` +
+      (ladder[n].every((r) => r.holds) ? " (the highest rate tried)" : ""),
+    met: best(n) >= 2500000,
+  })),
+  ...(instanceMemory ? [{
+    goal: "at most 4 KiB RSS per idle connection (an instance)",
+    result: `${num(Math.round(instanceMemory.bytes))} bytes at ${num(instanceMemory.connections)} connections`,
+    met: instanceMemory.bytes <= 4096,
+  }] : []),
+];
+
 // ---- results.json and the tables ----------------------------------------------
 const results = {
-  machine, core: { fanout: fanoutRows, join_leave: joinRows, redis: redisRows },
+  machine, goals, core: { fanout: fanoutRows, join_leave: joinRows, redis: redisRows },
   end_to_end: ladder, held: Object.fromEntries(order.map((n) => [n, best(n)])), memory,
 };
 fs.mkdirSync(outDir, { recursive: true });
@@ -122,6 +139,7 @@ for (const name of order)
   print(`end to end: ${label(name)}, p99 in ms (median of ${ladder[name][0].runs})`,
     ["msg/s", "deliveries/s", "p50", "p99", "p99 min to max", "lost"],
     ladder[name].map((r) => [r.rate, num(Math.round(r.measured.median)), fixed(r.p50.median), fixed(r.p99.median), range(r.p99), r.lost]));
+print("goals", ["goal", "this run", "met"], goals.map((g) => [g.goal, g.result, g.met ? "yes" : "no"]));
 print("memory per idle connection", ["process", "connections", "bytes each"],
   memory.map((m) => [m.name, m.connections, Math.round(m.bytes)]));
 
@@ -190,7 +208,9 @@ sections.push({
 fs.writeFileSync(path.join(outDir, "index.html"), page({
   title: "backplane benchmarks",
   intro: `Measured on ${where}. Produced by:`,
-  introHtml: code(command) + (machine.quick ? p("A QUICK run: short runs on small sizes, to check that everything runs; its figures are not for comparing.") : ""),
+  introHtml: code(command) + (machine.quick ? p("A QUICK run: short runs on small sizes, to check that everything runs; its figures are not for comparing.") : "") +
+    table({ caption: "The goals, against this run", columns: ["goal", "this run", "met"],
+      rows: goals.map((g) => [g.goal, g.result, g.met ? "yes" : "no"]) }),
   sections,
   footer: `This machine is shared and noisy: each figure is the median of its repetitions, with the range beside it; compare figures of one run only. Raw results: raw/*.json; computed: results.json.`,
 }));

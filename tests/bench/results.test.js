@@ -39,6 +39,9 @@ for (const name of ["redis-pubsub", "redis-streams", "baseline"]) {
   assert.ok(Number.isFinite(results.held[name]), `${name}: the highest rate held`);
 }
 
+assert.strictEqual(results.goals.length, 3, "the throughput goal for each Redis broker and the memory goal");
+for (const g of results.goals) assert.ok(g.goal && g.result && typeof g.met === "boolean", JSON.stringify(g));
+
 for (const name of ["instance", "baseline"]) {
   const mem = results.memory.find((x) => x.name === name);
   assert.ok(mem && mem.connections > 0 && mem.rss_after_kib > mem.rss_before_kib, `${name}: memory measured`);
