@@ -100,7 +100,7 @@ const memory = files.filter((f) => /^memory_.+\.json$/.test(f)).map((f) => {
   return { ...m, bytes: ((m.rss_after_kib - m.rss_before_kib) * 1024) / m.connections };
 });
 
-// ---- the goals (issue 16's), against this run ------------------------------------
+// ---- the goals, against this run ------------------------------------
 const instanceMemory = memory.find((m) => m.name === "instance");
 const goals = [
   ...["redis-pubsub", "redis-streams"].filter((n) => ladder[n]).map((n) => ({
