@@ -75,9 +75,14 @@ for (const f of files) {
   const [, name, rate] = m;
   ((e2e[name] = e2e[name] || {})[rate] = e2e[name][rate] || []).push(read(f));
 }
-const order = ["redis-pubsub", "redis-streams", "baseline"].filter((n) => e2e[n]).concat(
-  Object.keys(e2e).filter((n) => !["redis-pubsub", "redis-streams", "baseline"].includes(n)));
-const label = (n) => (n === "baseline" ? "bare broadcaster (no backplane)" : `two instances, ${n}`);
+const known = ["redis-pubsub", "redis-pubsub-unbatched", "redis-streams", "socketio", "baseline"];
+const order = known.filter((n) => e2e[n]).concat(Object.keys(e2e).filter((n) => !known.includes(n)));
+const labels = {
+  "baseline": "bare broadcaster (no backplane)",
+  "redis-pubsub-unbatched": "two instances, redis-pubsub, --batch-writes off",
+  "socketio": "Socket.IO 4 + @socket.io/redis-adapter, two Node instances",
+};
+const label = (n) => labels[n] || `two instances, ${n}`;
 const ladder = {};
 for (const name of order) {
   ladder[name] = Object.keys(e2e[name]).map(Number).sort((a, b) => a - b).map((rate) => {
@@ -99,9 +104,16 @@ const memory = files.filter((f) => /^memory_.+\.json$/.test(f)).map((f) => {
   const m = read(f);
   return { ...m, bytes: ((m.rss_after_kib - m.rss_before_kib) * 1024) / m.connections };
 });
+const memoryLabels = { instance: "an instance", socketio: "a Socket.IO instance", baseline: "the bare broadcaster" };
+const memoryOf = (name) => memory.find((m) => m.name === name);
 
 // ---- the goals, against this run ------------------------------------
-const instanceMemory = memory.find((m) => m.name === "instance");
+const instanceMemory = memoryOf("instance");
+// The peer: how many times its highest rate held the Redis Pub/Sub broker holds.
+const peer = ladder.socketio && ladder["redis-pubsub"] ? {
+  ours: best("redis-pubsub"), theirs: best("socketio"),
+  ratio: best("socketio") > 0 ? best("redis-pubsub") / best("socketio") : null,
+} : null;
 const goals = [
   ...["redis-pubsub", "redis-streams"].filter((n) => ladder[n]).map((n) => ({
     goal: `two instances on ${n}: at least 2,500,000 deliveries/s at p99 < 50 ms with no loss`,
@@ -109,6 +121,12 @@ const goals = [
       (ladder[n].every((r) => r.holds) ? " (the highest rate tried)" : ""),
     met: best(n) >= 2500000,
   })),
+  ...(peer ? [{
+    goal: "at least 10 times the deliveries/s Socket.IO with its Redis adapter holds (same clients, same Redis, same run)",
+    result: peer.ratio === null ? "not measurable: Socket.IO held none of the rates tried"
+      : `${fixed(peer.ratio, 1)} times (${num(peer.ours)} deliveries/s against ${num(peer.theirs)})`,
+    met: peer.ratio !== null && peer.ratio >= 10,
+  }] : []),
   ...(instanceMemory ? [{
     goal: "at most 4 KiB RSS per idle connection (an instance)",
     result: `${num(Math.round(instanceMemory.bytes))} bytes at ${num(instanceMemory.connections)} connections`,
@@ -119,7 +137,7 @@ const goals = [
 // ---- results.json and the tables ----------------------------------------------
 const results = {
   machine, goals, core: { fanout: fanoutRows, join_leave: joinRows, redis: redisRows },
-  end_to_end: ladder, held: Object.fromEntries(order.map((n) => [n, best(n)])), memory,
+  end_to_end: ladder, held: Object.fromEntries(order.map((n) => [n, best(n)])), peer, memory,
 };
 fs.mkdirSync(outDir, { recursive: true });
 fs.writeFileSync(path.join(outDir, "results.json"), JSON.stringify(results, null, 1));
@@ -189,14 +207,41 @@ sections.push({
       rows: ladder[n].map((r) => [r.rate, r.deliveries, Math.round(r.measured.median), fixed(r.p50.median), fixed(r.p99.median), range(r.p99), r.lost]),
     })).join("\n"),
 });
+if (peer) {
+  const held = ["redis-pubsub", "redis-streams", "socketio", "baseline"].filter((n) => ladder[n]);
+  sections.push({
+    id: "peers", title: "Against Socket.IO, in the same run",
+    html: conclusion(`Two instances on Redis Pub/Sub held ${num(peer.ours)} deliveries/s at p99 < 50 ms with no loss; ` +
+      `Socket.IO 4 with @socket.io/redis-adapter on the same Redis, with the same clients, ${num(peer.theirs)}` +
+      (peer.ratio === null ? "." : `: ${fixed(peer.ratio, 1)} times less.`) +
+      (memoryOf("socketio") && instanceMemory ? ` Per idle connection: ${num(Math.round(instanceMemory.bytes))} bytes ` +
+        `against ${num(Math.round(memoryOf("socketio").bytes))}.` : "")) +
+      p("Socket.IO runs as its documentation sets it up: two Node instances (benchmarks/peers/socketio.js), WebSocket " +
+        "transport only, joined by the Redis adapter over the same Redis server; the load generator speaks Engine.IO 4 and " +
+        "Socket.IO 5 framing (--protocol socketio) and sends the same 64-byte broadcasts to the same 1,000 clients. Its ladder " +
+        "climbs in smaller steps, since it stops sooner.") +
+      charts.barChart({
+        title: "Highest deliveries per second held at p99 < 50 ms with no loss", slug: "peers-held", yLabel: "deliveries/s",
+        categories: held.map(label),
+        series: [{ name: "held", values: held.map(best) }],
+      }) +
+      table({
+        columns: ["server", "deliveries/s held", "bytes per idle connection"],
+        rows: held.map((n) => {
+          const m = memoryOf(n === "redis-pubsub" ? "instance" : n);
+          return [label(n), best(n), n === "redis-streams" || !m ? "-" : Math.round(m.bytes)];
+        }),
+      }),
+  });
+}
 sections.push({
   id: "memory", title: "Memory per idle connection",
-  html: conclusion(memory.map((m) => `${m.name === "baseline" ? "the bare broadcaster" : "an instance"}: ${num(Math.round(m.bytes))} bytes per idle connection at ${num(m.connections)}`).join("; ") +
+  html: conclusion(memory.map((m) => `${memoryLabels[m.name] || m.name}: ${num(Math.round(m.bytes))} bytes per idle connection at ${num(m.connections)}`).join("; ") +
     ". The kernel's socket buffers are not in a process's RSS.") +
-    p("RSS growth of the process with idle WebSocket connections held open by the load generator (with a token each, for the instance).") +
+    p("RSS growth of the process with idle WebSocket connections held open by the load generator (with a token each, for the instance). A Node process's RSS includes what its garbage collector has not yet returned.") +
     charts.barChart({
       title: "Bytes per idle connection", slug: "memory-per-connection", yLabel: "bytes",
-      categories: memory.map((m) => (m.name === "baseline" ? "bare broadcaster" : m.name)),
+      categories: memory.map((m) => memoryLabels[m.name] || m.name),
       series: [{ name: "RSS growth per connection", values: memory.map((m) => Math.round(m.bytes)) }],
     }) +
     table({

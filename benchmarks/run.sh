@@ -10,10 +10,14 @@
 #   hub publishing through a real local Redis;
 # - end to end: two instances on one Redis and 1,000 clients of the load
 #   generator, 64-byte broadcasts at rising rates, for each broker, and the
-#   bare broadcaster (one process, no backplane) as the floor; each rate three
-#   times; a broker's ladder stops at the first rate whose median p99 passes
-#   50 ms or that loses a message;
-# - memory: RSS growth per idle connection, an instance and the broadcaster.
+#   bare broadcaster (one process, no backplane) as the floor; Redis Pub/Sub
+#   again with --batch-writes off; each rate three times; a ladder stops at
+#   the first rate whose median p99 passes 50 ms or that loses a message;
+# - the peer: Socket.IO 4 with @socket.io/redis-adapter, two Node instances
+#   on the same Redis (benchmarks/peers, installed with npm ci into the build
+#   directory), driven by the same load generator with the same clients;
+# - memory: RSS growth per idle connection, an instance, Socket.IO and the
+#   broadcaster.
 #
 # Writes OUT (default benchmarks/report): raw/*.json, results.json and
 # index.html (one self-contained page, charts drawn as lb/report draws them),
@@ -23,11 +27,13 @@ cd "$(dirname "$0")/.."
 build=${1:-build-bench}
 out=${OUT:-benchmarks/report}
 if [ "${QUICK:-0}" = 1 ]; then
-  duration=2 rates=(10 1000) idle=2000 min_time=0.05
+  duration=2 rates=(10 1000) peer_rates=(10 50) idle=2000 min_time=0.05
 else
-  duration=10 rates=(10 250 500 1000 1500 2000 2500 3000 4000) idle=15000 min_time=0.5
+  duration=10 rates=(10 250 500 1000 1500 2000 2500 3000 4000) peer_rates=(10 25 50 75 100 150 200 300 400)
+  idle=15000 min_time=0.5
 fi
 reps=3
+ladder_rates=()
 targets=(bench_fanout bench_redis_publish backplane-instance backplane-loadgen backplane-baseline)
 if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -36,6 +42,11 @@ cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" >/dev/null
 for t in bench_fanout bench_redis_publish; do
   [ -x "$build/benchmarks/$t" ] || { echo "benchmarks/run.sh: $t was not built (Google Benchmark missing?)" >&2; exit 1; }
 done
+# The peer's packages, pinned by benchmarks/peers/package-lock.json.
+peers=$build/peers
+mkdir -p "$peers"
+cp benchmarks/peers/package.json benchmarks/peers/package-lock.json "$peers/"
+(cd "$peers" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 rm -rf "$out/raw"
 mkdir -p "$out/raw"
 raw=$out/raw
@@ -72,12 +83,15 @@ holds() {
     process.exit(p99 < 50 && runs.every((r) => r.missing === 0) ? 0 : 1);' "$@"
 }
 
-# ladder NAME TARGET_FLAGS...: the rates, each reps times, until one does not hold.
+# ladder NAME TARGET_FLAGS...: the rates (ladder_rates, default rates), each
+# reps times, until one does not hold.
 ladder() {
   local name=$1 rate rep files
   shift
+  local list=("${rates[@]}")
+  [ "${#ladder_rates[@]}" -eq 0 ] || list=("${ladder_rates[@]}")
   echo "== end to end: $name"
-  for rate in "${rates[@]}"; do
+  for rate in "${list[@]}"; do
     files=()
     for rep in $(seq 1 "$reps"); do
       local f="$raw/e2e_${name}_${rate}_${rep}.json"
@@ -121,6 +135,37 @@ for broker in redis-pubsub redis-streams; do
   wait "$pid_a" "$pid_b" 2>/dev/null || true
   redis-cli -p "$redis_port" flushall >/dev/null
 done
+
+# What batching the writes of many clients into one submission is worth.
+start_instance a --broker redis-pubsub --batch-writes off
+start_instance b --broker redis-pubsub --batch-writes off
+ladder redis-pubsub-unbatched --target "127.0.0.1:$port_a" --target "127.0.0.1:$port_b" --token-key "$cluster_token_key"
+kill -TERM "$pid_a" "$pid_b"
+wait "$pid_a" "$pid_b" 2>/dev/null || true
+
+# start_peer ID: a Socket.IO instance on the same Redis; sets peer_port_ID, peer_pid_ID.
+start_peer() {
+  local id=$1 pid
+  node benchmarks/peers/socketio.js --port 0 --redis "redis://127.0.0.1:$redis_port" --instance-id "$id" \
+    >"$cluster_work/peer_$id.log" 2>&1 &
+  pid=$!
+  cluster_pids+=("$pid")
+  until grep -q '^listening on' "$cluster_work/peer_$id.log" 2>/dev/null; do
+    kill -0 "$pid" 2>/dev/null || { cat "$cluster_work/peer_$id.log" >&2; return 1; }
+    sleep 0.05
+  done
+  printf -v "peer_port_$id" '%s' "$(awk '/^listening on/ {print $3; exit}' "$cluster_work/peer_$id.log")"
+  printf -v "peer_pid_$id" '%s' "$pid"
+}
+export NODE_PATH=$peers/node_modules
+start_peer a
+start_peer b
+ladder_rates=("${peer_rates[@]}")
+ladder socketio --protocol socketio --target "127.0.0.1:$peer_port_a" --target "127.0.0.1:$peer_port_b"
+ladder_rates=()
+idle_rss socketio "$peer_pid_a" --protocol socketio --target "127.0.0.1:$peer_port_a"
+kill -TERM "$peer_pid_a" "$peer_pid_b"
+wait "$peer_pid_a" "$peer_pid_b" 2>/dev/null || true
 
 baseline_port=$(free_port)
 "$build/benchmarks/loadgen/backplane-baseline" --port "$baseline_port" >"$cluster_work/baseline.log" 2>&1 &

@@ -5,7 +5,9 @@
 //   build/benchmarks/loadgen/backplane-loadgen --target 127.0.0.1:8081 --idle 15000
 //   build/benchmarks/loadgen/backplane-loadgen --target 127.0.0.1:8080 --clients 3000 --sources 300
 //       --rooms 30 --room-share 0.5 --reconnect --resume --json results.json
-//   (benchmarks/loadgen/run.sh runs the load scenarios, lb/run.sh the load-balancer demo)
+//   build/benchmarks/loadgen/backplane-loadgen --protocol socketio --target 127.0.0.1:3001 --target 127.0.0.1:3002
+//   (benchmarks/loadgen/run.sh runs the load scenarios, lb/run.sh the load-balancer demo,
+//   benchmarks/run.sh the benchmarks; --protocol socketio speaks to benchmarks/peers/socketio.js)
 //
 // N clients are spread round-robin over the targets (one target: a load
 // balancer). Client k is user "{user-prefix}{k}". The first `senders` send
@@ -134,6 +136,7 @@ struct settings {
     bool start_on_stdin = false;            // "ready", then wait for a line before sending
     std::vector<double> window;             // [from, to] seconds after sending began
     std::string token_key;                  // HS256 secret: each client presents a token
+    bool socketio = false;                  // speak Socket.IO 4 (benchmarks/peers/socketio.js)
 };
 
 // A token for `user`, signed with `secret` as a login service would, valid
@@ -173,6 +176,11 @@ settings parse_args(int argc, char** argv)
     app.add_option("--rooms", s.rooms, "client k joins room k % N")->check(CLI::Range(1, 1000000));
     app.add_option("--room-share", s.room_share, "share of the messages sent to a room")->check(CLI::Range(0.0, 1.0));
     app.add_flag("--room-in-url", s.room_in_url, "add &room=R to the URL");
+    std::string protocol = "backplane";
+    app.add_option("--protocol", protocol,
+                   "backplane (backplane-instance) or socketio (the same requests as Socket.IO events, "
+                   "benchmarks/peers/socketio.js)")
+        ->check(CLI::IsMember({"backplane", "socketio"}));
     app.add_flag("--reconnect", s.reconnect, "reconnect closed clients with jittered exponential backoff");
     app.add_flag("--resume", s.resume, "on reconnect, ask for what was missed (last_id)");
     app.add_option("--backoff-initial", s.backoff_initial_ms, "first backoff bound, ms")->check(CLI::Range(1, 600000));
@@ -192,6 +200,7 @@ settings parse_args(int argc, char** argv)
     } catch (const CLI::ParseError& e) {
         std::exit(app.exit(e));
     }
+    s.socketio = protocol == "socketio";
     if (!token_key_file.empty()) {
         std::ifstream in(token_key_file, std::ios::binary);
         std::ostringstream key;
@@ -451,7 +460,7 @@ public:
             return fail_connect(i);
         }
         ring_.receive(c.fd, token(i));
-        std::string path = "/ws?user=" + user(i);
+        std::string path = (settings_.socketio ? "/socket.io/?EIO=4&transport=websocket&user=" : "/ws?user=") + user(i);
         c.guessed_global = c.last_global.empty() && !c.last_room.empty();
         if (const auto from = resume_from(c.last_global, c.last_room); settings_.resume && !from.empty())
             path += "&last_id=" + from;
@@ -471,7 +480,10 @@ public:
     {
         if (!clients_[i].open || !clients_[i].welcomed || clients_[i].closing)
             return false;
-        write(i, ws::encode_frame(ws::text, text, zero_key));
+        if (settings_.socketio) // a Socket.IO event "op" (Engine.IO message 4, Socket.IO event 2)
+            write(i, ws::encode_frame(ws::text, "42[\"op\"," + std::string(text) + "]", zero_key));
+        else
+            write(i, ws::encode_frame(ws::text, text, zero_key));
         return true;
     }
 
@@ -812,6 +824,8 @@ private:
         }
         if (opcode != 1)
             return;
+        if (settings_.socketio && !socketio_event(i, payload))
+            return;
         static constexpr std::string_view text_key = "\"text\":\"";
         const auto t = payload.find(text_key);
         if (t == std::string_view::npos) {
@@ -869,6 +883,18 @@ private:
             totals_.samples.push_back({static_cast<std::uint32_t>(global(i)), static_cast<std::uint32_t>(seq),
                                        static_cast<std::uint32_t>(std::clamp<std::int64_t>((now - sent) / 1000, 0,
                                                                                             UINT32_MAX))});
+    }
+
+    // Engine.IO 4 and Socket.IO 5 framing: answers the open packet with a
+    // connect to the main namespace and a ping with a pong; true for an event,
+    // whose arguments the caller reads as it reads a frame of backplane's.
+    bool socketio_event(std::size_t i, std::string_view payload)
+    {
+        if (payload.substr(0, 1) == "0") // open: {"sid":...,"pingInterval":...}
+            write(i, ws::encode_frame(ws::text, "40", zero_key));
+        else if (payload == "2")
+            write(i, ws::encode_frame(ws::text, "3", zero_key));
+        return payload.substr(0, 2) == "42";
     }
 
     void welcome(std::size_t i, std::string_view instance, std::int64_t now)

@@ -27,7 +27,7 @@ assert.ok(results.core.join_leave.length >= 3, "join and leave at several room c
 assert.ok(results.core.redis.length >= 2, "a hub and a broker publishing through Redis");
 for (const r of results.core.redis) spreadOk(r.rate, r.name);
 
-for (const name of ["redis-pubsub", "redis-streams", "baseline"]) {
+for (const name of ["redis-pubsub", "redis-pubsub-unbatched", "redis-streams", "socketio", "baseline"]) {
   const ladder = results.end_to_end[name];
   assert.ok(ladder && ladder.length >= 1, `${name}: at least one rate`);
   for (const rung of ladder) {
@@ -39,10 +39,16 @@ for (const name of ["redis-pubsub", "redis-streams", "baseline"]) {
   assert.ok(Number.isFinite(results.held[name]), `${name}: the highest rate held`);
 }
 
-assert.strictEqual(results.goals.length, 3, "the throughput goal for each Redis broker and the memory goal");
+assert.strictEqual(results.goals.length, 4,
+  "the throughput goal for each Redis broker, the ratio to Socket.IO and the memory goal");
 for (const g of results.goals) assert.ok(g.goal && g.result && typeof g.met === "boolean", JSON.stringify(g));
 
-for (const name of ["instance", "baseline"]) {
+const peer = results.peer;
+assert.ok(peer && peer.ours === results.held["redis-pubsub"] && peer.theirs === results.held.socketio,
+  `the comparison with Socket.IO is of the two ladders: ${JSON.stringify(peer)}`);
+assert.ok(peer.theirs > 0, "Socket.IO held its lowest rate: its ladder measured something");
+
+for (const name of ["instance", "socketio", "baseline"]) {
   const mem = results.memory.find((x) => x.name === name);
   assert.ok(mem && mem.connections > 0 && mem.rss_after_kib > mem.rss_before_kib, `${name}: memory measured`);
 }

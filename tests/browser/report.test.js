@@ -9,7 +9,7 @@
 //
 // SECTION: the sections the run had (the load-balancer demo's scenarios:
 // distribution cross crash rolling scale storm; the benchmarks': core
-// end-to-end memory); each must have at least one chart and a conclusion.
+// end-to-end peers memory); each must have at least one chart and a conclusion.
 // Environment: CHROMIUM (default /usr/bin/chromium). Exits 0 on success.
 "use strict";
 const { chromium } = require("playwright-core");
