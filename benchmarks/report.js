@@ -67,6 +67,26 @@ const joinRows = Object.keys(fanout).filter((n) => n.startsWith("join_leave/")).
 }));
 const redisRows = Object.keys(redisCore).map((n) => ({ name: n, rate: spread(redisCore[n].map((r) => r["publishes/s"])) }));
 
+// ---- channel design ------------------------------------------------------------
+// "rooms/ROUTING/real_time", "direct/ROUTING/USERS/real_time".
+const channelRuns = benchRows("core_channels.json");
+const channelRow = (n) => {
+  const runs = channelRuns[n], [kind, routing, users] = n.split("/");
+  const s = (k) => spread(runs.map((r) => r[k]));
+  return {
+    kind, routing, users: kind === "direct" ? Number(users) : 10000, rate: s("msgs/s"), received: s("received/msg"),
+    deliveries: s("deliveries/msg"), redisCpu: s("redis_cpu_us/msg"), channels: s("channels"),
+    latency: kind === "direct" ? s("latency_us") : null,
+  };
+};
+const roomRows = Object.keys(channelRuns).filter((n) => n.startsWith("rooms/")).map(channelRow);
+const directRows = Object.keys(channelRuns).filter((n) => n.startsWith("direct/")).map(channelRow);
+const routingLabels = {
+  global_channel: "one global channel", per_room_channel: "a channel per room",
+  per_user_channel: "a channel per user", shared_channel: "one shared channel (Option A)",
+  instance_channel: "host lookup, instance channel (Option B)",
+};
+
 // ---- end to end ----------------------------------------------------------------
 const e2e = {};
 for (const f of files) {
@@ -137,6 +157,7 @@ const goals = [
 // ---- results.json and the tables ----------------------------------------------
 const results = {
   machine, goals, core: { fanout: fanoutRows, join_leave: joinRows, redis: redisRows },
+  channels: { rooms: roomRows, direct: directRows },
   end_to_end: ladder, held: Object.fromEntries(order.map((n) => [n, best(n)])), peer, memory,
 };
 fs.mkdirSync(outDir, { recursive: true });
@@ -153,6 +174,9 @@ print("core: one broadcast to N local connections (memory bus), median of " + (f
   fanoutRows.map((r) => [r.targets, num(Math.round(r.deliveries.median)), fixed(r.perDelivery.median, 1), fixed(r.allocMessage.median, 2)]));
 print("core: a hub publishing through a real local Redis", ["benchmark", "publishes/s (median)", "min to max"],
   redisRows.map((r) => [r.name, num(Math.round(r.rate.median)), range(r.rate, 0)]));
+print("channel design: five hubs on one Redis (median)", ["benchmark", "users", "msgs/s", "received/msg", "Redis CPU us/msg", "channels", "latency us"],
+  [...roomRows, ...directRows].map((r) => [`${r.kind}: ${routingLabels[r.routing] || r.routing}`, r.users, num(Math.round(r.rate.median)),
+    fixed(r.received.median, 2), fixed(r.redisCpu.median, 2), num(Math.round(r.channels.median)), r.latency ? fixed(r.latency.median, 0) : "-"]));
 for (const name of order)
   print(`end to end: ${label(name)}, p99 in ms (median of ${ladder[name][0].runs})`,
     ["msg/s", "deliveries/s", "p50", "p99", "p99 min to max", "lost"],
@@ -192,6 +216,49 @@ sections.push({
       rows: redisRows.map((r) => [r.name, Math.round(r.rate.median), range(r.rate, 0)]),
     }),
 });
+if (roomRows.length && directRows.length) {
+  const room = (routing) => roomRows.find((r) => r.routing === routing);
+  const [global, perRoom] = [room("global_channel"), room("per_room_channel")];
+  const sizes = [...new Set(directRows.map((r) => r.users))];
+  const label2 = (r) => `${routingLabels[r.routing] || r.routing}, ${num(r.users)} users`;
+  sections.push({
+    id: "channels", title: "Channel design: rooms and direct messages on one Redis",
+    html: conclusion(`1,000 rooms of 10 users on 5 instances, one message per room: on one global channel every instance ` +
+      `receives every room message (${fixed(global.received.median / 5, 2)} of each per instance); with a channel per room ` +
+      `${fixed(perRoom.received.median / 5, 2)}, since with 10 members placed at random most rooms have one on most instances. ` +
+      `Redis CPU per room message: ${fixed(global.redisCpu.median, 2)} us against ${fixed(perRoom.redisCpu.median, 2)} us. ` +
+      `Direct messages, ${sizes.map(num).join(" and ")} users: ` + directRows.map((r) =>
+        `${label2(r)}: ${fixed(r.received.median, 1)} received per DM, ${num(Math.round(r.channels.median))} channels, ` +
+        `${fixed(r.redisCpu.median, 2)} us of Redis CPU, ${fixed(r.latency.median, 0)} us alone`).join("; ") + ".") +
+      p("Five hubs in one process (memory transport, one redis_pubsub broker each) on a real local Redis: what each routing " +
+        "costs the instances (messages received from Redis per message sent, over all five) and Redis (CPU from INFO cpu, " +
+        "channels held; every user also has its user channel, hence 10,000 channels in the room runs). A direct message's " +
+        "latency alone is from the send to its delivery, the median of 200 sent one after another; Option B's includes " +
+        "the lookup of the host. The median of the repetitions.") +
+      charts.barChart({
+        title: "Messages the five instances receive from Redis per message sent", slug: "channels-received", yLabel: "received per message",
+        categories: [...roomRows.map((r) => `rooms: ${routingLabels[r.routing]}`), ...directRows.map(label2)],
+        series: [{ name: "median", values: [...roomRows, ...directRows].map((r) => r.received.median) }],
+      }) +
+      charts.barChart({
+        title: "Redis CPU per message (microseconds)", slug: "channels-redis-cpu", yLabel: "us per message",
+        categories: [...roomRows.map((r) => `rooms: ${routingLabels[r.routing]}`), ...directRows.map(label2)],
+        series: [{ name: "median", values: [...roomRows, ...directRows].map((r) => Number(r.redisCpu.median.toFixed(3))) }],
+      }) +
+      table({
+        caption: "Rooms (quiz 3): 1,000 rooms of 10 users on 5 instances",
+        columns: ["routing", "room messages/s (median)", "received per message, 5 instances", "deliveries per message", "Redis CPU us per message", "min to max", "channels"],
+        rows: roomRows.map((r) => [routingLabels[r.routing], Math.round(r.rate.median), fixed(r.received.median, 2), fixed(r.deliveries.median, 1),
+          fixed(r.redisCpu.median, 2), range(r.redisCpu, 2), Math.round(r.channels.median)]),
+      }) +
+      table({
+        caption: "Direct messages between random users on 5 instances",
+        columns: ["routing", "users", "DMs/s in batches (median)", "received per DM", "Redis CPU us per DM", "min to max", "channels", "latency alone, us", "min to max"],
+        rows: directRows.map((r) => [routingLabels[r.routing], r.users, Math.round(r.rate.median), fixed(r.received.median, 2),
+          fixed(r.redisCpu.median, 2), range(r.redisCpu, 2), Math.round(r.channels.median), fixed(r.latency.median, 0), range(r.latency, 0)]),
+      }),
+  });
+}
 sections.push({
   id: "end-to-end", title: "End to end: latency by rate",
   html: conclusion(order.map((n) => `${label(n)}: ${num(best(n))} deliveries/s held at p99 < 50 ms with no loss` +

@@ -8,6 +8,10 @@
 #   10,000 and 100,000 local connections on the memory bus (deliveries/s,
 #   allocations per message), join and leave with many rooms held, and a
 #   hub publishing through a real local Redis;
+# - channel design: five hubs on a real local Redis, rooms on one global
+#   channel against a channel per room (the seed's quiz 3), direct messages
+#   by user channel, shared channel and host lookup with 10,000 and 100,000
+#   users (QUICK: 10,000);
 # - end to end: two instances on one Redis and 1,000 clients of the load
 #   generator, 64-byte broadcasts at rising rates, for each broker, and the
 #   bare broadcaster (one process, no backplane) as the floor; Redis Pub/Sub
@@ -27,19 +31,19 @@ cd "$(dirname "$0")/.."
 build=${1:-build-bench}
 out=${OUT:-benchmarks/report}
 if [ "${QUICK:-0}" = 1 ]; then
-  duration=2 rates=(10 1000) peer_rates=(10 50) idle=2000 min_time=0.05
+  duration=2 rates=(10 1000) peer_rates=(10 50) idle=2000 min_time=0.05 channels_filter='rooms|/10000/'
 else
   duration=10 rates=(10 250 500 1000 1500 2000 2500 3000 4000) peer_rates=(10 25 50 75 100 150 200 300 400)
-  idle=15000 min_time=0.5
+  idle=15000 min_time=0.5 channels_filter=.
 fi
 reps=3
 ladder_rates=()
-targets=(bench_fanout bench_redis_publish backplane-instance backplane-loadgen backplane-baseline)
+targets=(bench_fanout bench_redis_publish bench_channels backplane-instance backplane-loadgen backplane-baseline)
 if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" >/dev/null
-for t in bench_fanout bench_redis_publish; do
+for t in bench_fanout bench_redis_publish bench_channels; do
   [ -x "$build/benchmarks/$t" ] || { echo "benchmarks/run.sh: $t was not built (Google Benchmark missing?)" >&2; exit 1; }
 done
 # The peer's packages, pinned by benchmarks/peers/package-lock.json.
@@ -68,6 +72,10 @@ echo "== core (Google Benchmark, ${reps} repetitions)"
   --benchmark_format=json --benchmark_out="$raw/core_fanout.json" --benchmark_out_format=json >/dev/null
 "$build/benchmarks/bench_redis_publish" --benchmark_repetitions="$reps" --benchmark_min_time="$min_time" \
   --benchmark_format=json --benchmark_out="$raw/core_redis.json" --benchmark_out_format=json >/dev/null
+echo "== channel design (Google Benchmark, ${reps} repetitions)"
+"$build/benchmarks/bench_channels" --benchmark_repetitions="$reps" --benchmark_min_time="$min_time" \
+  --benchmark_filter="$channels_filter" --benchmark_format=json --benchmark_out="$raw/core_channels.json" \
+  --benchmark_out_format=json >/dev/null
 
 loadgen=$build/benchmarks/loadgen/backplane-loadgen
 source demo/cluster.sh

@@ -27,6 +27,27 @@ assert.ok(results.core.join_leave.length >= 3, "join and leave at several room c
 assert.ok(results.core.redis.length >= 2, "a hub and a broker publishing through Redis");
 for (const r of results.core.redis) spreadOk(r.rate, r.name);
 
+// Channel design: the counts are the routings' own, whatever the speed.
+const rooms = Object.fromEntries(results.channels.rooms.map((r) => [r.routing, r]));
+assert.ok(rooms.global_channel && rooms.per_room_channel, "rooms on a global channel and on a channel per room");
+for (const r of Object.values(rooms)) {
+  spreadOk(r.redisCpu, `rooms, ${r.routing}: Redis CPU`);
+  assert.strictEqual(r.deliveries.median, 10, `rooms, ${r.routing}: every member gets each message once`);
+}
+assert.strictEqual(rooms.global_channel.received.median, 5, "one global channel: every instance receives every room message");
+assert.ok(rooms.per_room_channel.received.median > 0 && rooms.per_room_channel.received.median < 5,
+  `a channel per room: only the instances with a member receive (${rooms.per_room_channel.received.median} of 5)`);
+const perDm = { per_user_channel: 1, shared_channel: 5, instance_channel: 1 };
+for (const routing of Object.keys(perDm)) {
+  const rows = results.channels.direct.filter((r) => r.routing === routing);
+  assert.ok(rows.some((r) => r.users === 10000), `direct messages by ${routing} with 10,000 users`);
+  for (const r of rows) {
+    spreadOk(r.latency, `${routing}, ${r.users} users: latency`);
+    assert.strictEqual(r.deliveries.median, 1, `${routing}: each DM delivered once`);
+    assert.strictEqual(r.received.median, perDm[routing], `${routing}: instances receiving each DM`);
+  }
+}
+
 for (const name of ["redis-pubsub", "redis-pubsub-unbatched", "redis-streams", "socketio", "baseline"]) {
   const ladder = results.end_to_end[name];
   assert.ok(ladder && ladder.length >= 1, `${name}: at least one rate`);

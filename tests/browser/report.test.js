@@ -8,7 +8,7 @@
 //   npm ci && node report.test.js path/to/index.html SECTION...
 //
 // SECTION: the sections the run had (the load-balancer demo's scenarios:
-// distribution cross crash rolling scale storm; the benchmarks': core
+// distribution cross crash rolling scale storm; the benchmarks': core channels
 // end-to-end peers memory); each must have at least one chart and a conclusion.
 // Environment: CHROMIUM (default /usr/bin/chromium). Exits 0 on success.
 "use strict";
