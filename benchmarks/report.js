@@ -66,6 +66,17 @@ const joinRows = Object.keys(fanout).filter((n) => n.startsWith("join_leave/")).
   ns: spread(fanout[n].map((r) => r.real_time)),
 }));
 const redisRows = Object.keys(redisCore).map((n) => ({ name: n, rate: spread(redisCore[n].map((r) => r["publishes/s"])) }));
+// "latency/BROKER/N/real_time", "throughput/BROKER/N/real_time" (100 messages an iteration).
+const roundtrip = benchRows("core_roundtrip.json");
+const usOf = (r) => r.real_time * (r.time_unit === "ns" ? 1e-3 : r.time_unit === "ms" ? 1000 : 1);
+const roundtripRows = Object.keys(roundtrip).filter((n) => n.startsWith("latency/")).map((n) => {
+  const [, broker, targets] = n.split("/");
+  const rt = roundtrip[n], tp = roundtrip[n.replace(/^latency/, "throughput")] || [];
+  return {
+    broker, targets: Number(targets), latencyUs: spread(rt.map(usOf)), deliveries: spread(tp.map((r) => r["deliveries/s"])),
+    allocMessage: spread(rt.map((r) => r["allocs/message"])), allocDelivery: spread(rt.map((r) => r["allocs/delivery"])),
+  };
+});
 
 // ---- channel design ------------------------------------------------------------
 // "rooms/ROUTING/real_time", "direct/ROUTING/USERS/real_time".
@@ -156,7 +167,7 @@ const goals = [
 
 // ---- results.json and the tables ----------------------------------------------
 const results = {
-  machine, goals, core: { fanout: fanoutRows, join_leave: joinRows, redis: redisRows },
+  machine, goals, core: { fanout: fanoutRows, join_leave: joinRows, redis: redisRows, roundtrip: roundtripRows },
   channels: { rooms: roomRows, direct: directRows },
   end_to_end: ladder, held: Object.fromEntries(order.map((n) => [n, best(n)])), peer, memory,
 };
@@ -174,6 +185,9 @@ print("core: one broadcast to N local connections (memory bus), median of " + (f
   fanoutRows.map((r) => [r.targets, num(Math.round(r.deliveries.median)), fixed(r.perDelivery.median, 1), fixed(r.allocMessage.median, 2)]));
 print("core: a hub publishing through a real local Redis", ["benchmark", "publishes/s (median)", "min to max"],
   redisRows.map((r) => [r.name, num(Math.round(r.rate.median)), range(r.rate, 0)]));
+print("core: a broadcast's round trip through each broker, one hub (median)", ["broker", "connections", "latency us", "deliveries/s (100 at once)", "allocs/message"],
+  roundtripRows.map((r) => [r.broker, r.targets, fixed(r.latencyUs.median, 1), num(Math.round(r.deliveries.median)),
+    r.allocMessage ? fixed(r.allocMessage.median, 1) : "-"]));
 print("channel design: five hubs on one Redis (median)", ["benchmark", "users", "msgs/s", "received/msg", "Redis CPU us/msg", "channels", "latency us"],
   [...roomRows, ...directRows].map((r) => [`${r.kind}: ${routingLabels[r.routing] || r.routing}`, r.users, num(Math.round(r.rate.median)),
     fixed(r.received.median, 2), fixed(r.redisCpu.median, 2), num(Math.round(r.channels.median)), r.latency ? fixed(r.latency.median, 0) : "-"]));
@@ -192,7 +206,9 @@ sections.push({
   html: conclusion(fanoutRows.map((r) => `${num(r.targets)} connections: ${fixed(r.perDelivery.median, 1)} ns per delivery`).join("; ") +
     `. Allocations per message: ${fanoutRows.map((r) => fixed(r.allocMessage.median, 2)).join(", ")} (per delivery: ` +
     `${fanoutRows.map((r) => r.allocDelivery.median.toPrecision(2)).join(", ")}). Through a real local Redis: ` +
-    redisRows.map((r) => `${r.name.split("/")[0]} ${num(Math.round(r.rate.median))} publishes/s`).join(", ") + ".") +
+    redisRows.map((r) => `${r.name.split("/")[0]} ${num(Math.round(r.rate.median))} publishes/s`).join(", ") + ". " +
+    "A broadcast alone, from the send to its delivery to the last of 100 local connections: " +
+    roundtripRows.filter((r) => r.targets === 100).map((r) => `${r.broker} ${fixed(r.latencyUs.median, 1)} us`).join(", ") + ".") +
     p("One broadcast's whole path through basic_hub on the in-memory bus: encode, publish, decode, build the frame once, hand it to every local connection of the memory transport (which only counts). The median of the repetitions, with the range.") +
     charts.barChart({
       title: "Deliveries per second, one hub", slug: "core-deliveries", yLabel: "deliveries/s",
@@ -209,6 +225,25 @@ sections.push({
       caption: "One join and one leave by a connection already in N rooms",
       columns: ["rooms held", "ns (median)", "min to max"],
       rows: joinRows.map((r) => [r.rooms, fixed(r.ns.median, 0), range(r.ns, 0)]),
+    }) +
+    charts.barChart({
+      title: "A broadcast's round trip: latency of one message alone (us)", slug: "core-roundtrip", yLabel: "microseconds",
+      categories: [...new Set(roundtripRows.map((r) => r.broker))],
+      series: [...new Set(roundtripRows.map((r) => r.targets))].map((t) => ({
+        name: `${num(t)} connections`,
+        values: [...new Set(roundtripRows.map((r) => r.broker))].map((b) => {
+          const row = roundtripRows.find((r) => r.broker === b && r.targets === t);
+          return row ? Number(row.latencyUs.median.toFixed(2)) : null;
+        }),
+      })),
+    }) +
+    table({
+      caption: "A broadcast's round trip through each broker, one hub, the memory transport: one message alone (latency), " +
+        "100 at once (throughput); allocations counted over the whole process (the hub, Asio, hiredis), per message of the latency runs",
+      columns: ["broker", "connections", "latency us (median)", "min to max", "deliveries/s, 100 at once", "allocations per message", "per delivery"],
+      rows: roundtripRows.map((r) => [r.broker, r.targets, fixed(r.latencyUs.median, 1), range(r.latencyUs, 1),
+        r.deliveries ? Math.round(r.deliveries.median) : "-", r.allocMessage ? fixed(r.allocMessage.median, 1) : "-",
+        r.allocDelivery ? r.allocDelivery.median.toPrecision(2) : "-"]),
     }) +
     table({
       caption: "A hub (and the broker alone) publishing 64-byte messages through a real local Redis, pipelined",

@@ -6,8 +6,10 @@
 #
 # - core: Google Benchmark, one hub: a broadcast's whole path to 1,000,
 #   10,000 and 100,000 local connections on the memory bus (deliveries/s,
-#   allocations per message), join and leave with many rooms held, and a
-#   hub publishing through a real local Redis;
+#   allocations per message), join and leave with many rooms held, a hub
+#   publishing through a real local Redis, and a broadcast's round trip
+#   through each broker (memory bus, Redis Pub/Sub, Redis Streams) to 1, 100
+#   and 10,000 local connections: latency alone, throughput, allocations;
 # - channel design: five hubs on a real local Redis, rooms on one global
 #   channel against a channel per room (the seed's quiz 3), direct messages
 #   by user channel, shared channel and host lookup with 10,000 and 100,000
@@ -38,12 +40,12 @@ else
 fi
 reps=3
 ladder_rates=()
-targets=(bench_fanout bench_redis_publish bench_channels backplane-instance backplane-loadgen backplane-baseline)
+targets=(bench_fanout bench_redis_publish bench_roundtrip bench_channels backplane-instance backplane-loadgen backplane-baseline)
 if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" >/dev/null
-for t in bench_fanout bench_redis_publish bench_channels; do
+for t in bench_fanout bench_redis_publish bench_roundtrip bench_channels; do
   [ -x "$build/benchmarks/$t" ] || { echo "benchmarks/run.sh: $t was not built (Google Benchmark missing?)" >&2; exit 1; }
 done
 # The peer's packages, pinned by benchmarks/peers/package-lock.json.
@@ -72,6 +74,8 @@ echo "== core (Google Benchmark, ${reps} repetitions)"
   --benchmark_format=json --benchmark_out="$raw/core_fanout.json" --benchmark_out_format=json >/dev/null
 "$build/benchmarks/bench_redis_publish" --benchmark_repetitions="$reps" --benchmark_min_time="$min_time" \
   --benchmark_format=json --benchmark_out="$raw/core_redis.json" --benchmark_out_format=json >/dev/null
+"$build/benchmarks/bench_roundtrip" --benchmark_repetitions="$reps" --benchmark_min_time="$min_time" \
+  --benchmark_format=json --benchmark_out="$raw/core_roundtrip.json" --benchmark_out_format=json >/dev/null
 echo "== channel design (Google Benchmark, ${reps} repetitions)"
 "$build/benchmarks/bench_channels" --benchmark_repetitions="$reps" --benchmark_min_time="$min_time" \
   --benchmark_filter="$channels_filter" --benchmark_format=json --benchmark_out="$raw/core_channels.json" \

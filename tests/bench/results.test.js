@@ -26,6 +26,15 @@ for (const r of results.core.fanout) {
 assert.ok(results.core.join_leave.length >= 3, "join and leave at several room counts");
 assert.ok(results.core.redis.length >= 2, "a hub and a broker publishing through Redis");
 for (const r of results.core.redis) spreadOk(r.rate, r.name);
+for (const broker of ["memory", "redis_pubsub", "redis_streams"]) {
+  const rows = results.core.roundtrip.filter((r) => r.broker === broker);
+  assert.deepStrictEqual(rows.map((r) => r.targets), [1, 100, 10000], `${broker}: a round trip to 1, 100, 10,000 connections`);
+  for (const r of rows) {
+    spreadOk(r.latencyUs, `${broker} to ${r.targets}: latency`);
+    spreadOk(r.deliveries, `${broker} to ${r.targets}: deliveries/s`);
+    spreadOk(r.allocMessage, `${broker} to ${r.targets}: allocations`);
+  }
+}
 
 // Channel design: the counts are the routings' own, whatever the speed.
 const rooms = Object.fromEntries(results.channels.rooms.map((r) => [r.routing, r]));
