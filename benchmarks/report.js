@@ -135,6 +135,8 @@ const memory = files.filter((f) => /^memory_.+\.json$/.test(f)).map((f) => {
   const m = read(f);
   return { ...m, bytes: ((m.rss_after_kib - m.rss_before_kib) * 1024) / m.connections };
 });
+// An instance's heap at its peak, by part (benchmarks/memory_parts.js).
+const heapParts = files.includes("heap_parts.json") ? read("heap_parts.json") : null;
 const memoryLabels = { instance: "an instance", socketio: "a Socket.IO instance", baseline: "the bare broadcaster" };
 const memoryOf = (name) => memory.find((m) => m.name === name);
 
@@ -169,7 +171,7 @@ const goals = [
 const results = {
   machine, goals, core: { fanout: fanoutRows, join_leave: joinRows, redis: redisRows, roundtrip: roundtripRows },
   channels: { rooms: roomRows, direct: directRows },
-  end_to_end: ladder, held: Object.fromEntries(order.map((n) => [n, best(n)])), peer, memory,
+  end_to_end: ladder, held: Object.fromEntries(order.map((n) => [n, best(n)])), peer, memory, heap_parts: heapParts,
 };
 fs.mkdirSync(outDir, { recursive: true });
 fs.writeFileSync(path.join(outDir, "results.json"), JSON.stringify(results, null, 1));
@@ -198,6 +200,9 @@ for (const name of order)
 print("goals", ["goal", "this run", "met"], goals.map((g) => [g.goal, g.result, g.met ? "yes" : "no"]));
 print("memory per idle connection", ["process", "connections", "bytes each"],
   memory.map((m) => [m.name, m.connections, Math.round(m.bytes)]));
+if (heapParts)
+  print(`an instance's heap per idle connection, by part (heaptrack, ${heapParts.connections} connections)`, ["part", "bytes"],
+    heapParts.parts.map((q) => [q.name, Math.round(q.per_connection)]).concat([["all", Math.round(heapParts.heap_per_connection)]]));
 
 // ---- the page --------------------------------------------------------------------
 const sections = [];
@@ -339,7 +344,8 @@ if (peer) {
 sections.push({
   id: "memory", title: "Memory per idle connection",
   html: conclusion(memory.map((m) => `${memoryLabels[m.name] || m.name}: ${num(Math.round(m.bytes))} bytes per idle connection at ${num(m.connections)}`).join("; ") +
-    ". The kernel's socket buffers are not in a process's RSS.") +
+    ". The kernel's socket buffers are not in a process's RSS." + (heapParts ? ` Of an instance's heap per connection, ` +
+      `websocketpp's connection object alone is ${num(Math.round(heapParts.parts.find((q) => q.id === "websocketpp_object").per_connection))} bytes.` : "")) +
     p("RSS growth of the process with idle WebSocket connections held open by the load generator (with a token each, for the instance). A Node process's RSS includes what its garbage collector has not yet returned.") +
     charts.barChart({
       title: "Bytes per idle connection", slug: "memory-per-connection", yLabel: "bytes",
@@ -349,7 +355,21 @@ sections.push({
     table({
       columns: ["process", "connections", "RSS before (KiB)", "RSS after (KiB)", "bytes per connection"],
       rows: memory.map((m) => [m.name, m.connections, m.rss_before_kib, m.rss_after_kib, Math.round(m.bytes)]),
-    }),
+    }) +
+    (heapParts ? p(`Where an instance's goes: the instance again, under heaptrack, with ${num(heapParts.connections)} idle ` +
+      `connections; its heap at the peak (${num(Math.round(heapParts.heap_per_connection))} bytes per connection) sorted ` +
+      "into parts by the call stacks that allocated it (benchmarks/memory_parts.js). The heap is not the RSS: malloc's " +
+      "own overhead and page rounding are in the RSS only, and the kernel's socket buffers in neither.") +
+      charts.barChart({
+        title: "An instance's heap per idle connection, by part", slug: "memory-parts", yLabel: "bytes per connection",
+        categories: heapParts.parts.map((q) => q.id.replace(/_/g, " ")),
+        series: [{ name: "bytes", values: heapParts.parts.map((q) => Math.round(q.per_connection)) }],
+      }) +
+      table({
+        caption: `An instance's heap per idle connection, by part (${num(heapParts.connections)} connections)`,
+        columns: ["part", "bytes per connection", "share"],
+        rows: heapParts.parts.map((q) => [q.name, Math.round(q.per_connection), `${fixed((100 * q.bytes) / heapParts.heap_bytes, 1)} %`]),
+      }) : ""),
 });
 
 fs.writeFileSync(path.join(outDir, "index.html"), page({

@@ -23,7 +23,8 @@
 #   on the same Redis (benchmarks/peers, installed with npm ci into the build
 #   directory), driven by the same load generator with the same clients;
 # - memory: RSS growth per idle connection, an instance, Socket.IO and the
-#   broadcaster.
+#   broadcaster; and where an instance's goes: the instance again under
+#   heaptrack, its heap at the peak sorted into parts (benchmarks/memory_parts.js).
 #
 # Writes OUT (default benchmarks/report): raw/*.json, results.json and
 # index.html (one self-contained page, charts drawn as lb/report draws them),
@@ -45,6 +46,7 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" >/dev/null
+command -v heaptrack >/dev/null || { echo "benchmarks/run.sh: heaptrack not found (Debian: heaptrack)" >&2; exit 1; }
 for t in bench_fanout bench_redis_publish bench_roundtrip bench_channels; do
   [ -x "$build/benchmarks/$t" ] || { echo "benchmarks/run.sh: $t was not built (Google Benchmark missing?)" >&2; exit 1; }
 done
@@ -189,6 +191,34 @@ until grep -q '^listening' "$cluster_work/baseline.log" 2>/dev/null; do
 done
 ladder baseline --target "127.0.0.1:$baseline_port"
 idle_rss baseline "$baseline_pid" --target "127.0.0.1:$baseline_port"
+
+# Where an instance's memory per connection goes: its heap at the peak (the
+# connections held), by the call stacks that allocated it.
+echo "== memory by parts: an instance under heaptrack with $idle idle connections"
+heaptrack -o "$cluster_work/heap" "$build/demo/backplane-instance" --port 0 --address 127.0.0.1 --instance-id parts \
+  --broker redis-pubsub --redis "redis://127.0.0.1:$redis_port" --auth jwt --auth-key "$cluster_token_key" \
+  >"$cluster_work/parts.log" 2>&1 &
+heaptrack_pid=$!
+cluster_pids+=("$heaptrack_pid")
+until grep -q '^listening on' "$cluster_work/parts.log" 2>/dev/null; do
+  kill -0 "$heaptrack_pid" 2>/dev/null || { cat "$cluster_work/parts.log" >&2; exit 1; }
+  sleep 0.1
+done
+parts_pid=$(pgrep -P "$heaptrack_pid" -f backplane-instance)
+parts_port=$(awk '/^listening on/ {print $3; exit}' "$cluster_work/parts.log")
+"$loadgen" --target "127.0.0.1:$parts_port" --token-key "$cluster_token_key" --idle "$idle" >"$cluster_work/parts_idle.log" 2>&1 &
+parts_load=$!
+until grep -q '^idle' "$cluster_work/parts_idle.log" 2>/dev/null; do
+  kill -0 "$parts_load" 2>/dev/null || { cat "$cluster_work/parts_idle.log" >&2; exit 1; }
+  sleep 0.1
+done
+sleep 1
+kill -TERM "$parts_load"
+wait "$parts_load" 2>/dev/null || true
+kill -TERM "$parts_pid"
+wait "$heaptrack_pid" 2>/dev/null || true
+heaptrack_print -f "$(ls "$cluster_work"/heap.*)" --flamegraph-cost-type peak -F "$cluster_work/stacks.txt" >/dev/null
+node benchmarks/memory_parts.js "$cluster_work/stacks.txt" "$idle" >"$raw/heap_parts.json"
 
 echo
 node benchmarks/report.js "$raw" "$out"

@@ -13,6 +13,7 @@ backplane_packages=(
   libjwt-dev                                       # signed connection tokens
   openssl                                          # the tests' and the demo's keys
   catch2 libbenchmark-dev                          # tests and benchmarks
+  heaptrack                                        # the benchmarks' memory by parts
   redis-server                                     # the backplane the tests run against
   nginx haproxy                                    # the load-balancer demo and its test
   chromium nodejs npm                              # the chat page's browser test (playwright-core)

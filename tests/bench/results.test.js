@@ -82,4 +82,11 @@ for (const name of ["instance", "socketio", "baseline"]) {
   const mem = results.memory.find((x) => x.name === name);
   assert.ok(mem && mem.connections > 0 && mem.rss_after_kib > mem.rss_before_kib, `${name}: memory measured`);
 }
+const heap = results.heap_parts;
+assert.ok(heap && heap.connections > 0 && heap.heap_per_connection > 0, "an instance's heap measured by parts");
+assert.strictEqual(heap.parts.reduce((a, q) => a + q.bytes, 0), heap.heap_bytes, "the parts add up to the heap");
+for (const id of ["websocketpp_object", "socket", "hub", "server"]) {
+  const q = heap.parts.find((x) => x.id === id);
+  assert.ok(q && q.per_connection > 0, `the heap has its part ${id}`);
+}
 console.log("ok: every section of the benchmark report has its figures");
