@@ -303,7 +303,7 @@ sections.push({
   id: "end-to-end", title: "End to end: latency by rate",
   html: conclusion(order.map((n) => `${label(n)}: ${num(best(n))} deliveries/s held at p99 < 50 ms with no loss` +
     (ladder[n].every((r) => r.holds) ? ` (every rate tried held; the highest tried: ${num(ladder[n][ladder[n].length - 1].deliveries)})` : "")).join("; ") + ".") +
-    p("1,000 WebSocket clients of the load generator, one sender, 64-byte broadcasts: two instances on one Redis for each broker, and the bare broadcaster (one process, no backplane, no Redis) as the floor of this machine's kernel and loopback. Each rate runs " + `${machine.repetitions} times for ${machine.duration_s} s; a ladder stops at the first rate whose median p99 passes 50 ms or that loses a message.`) +
+    p("1,000 WebSocket clients of the load generator, one sender, 64-byte broadcasts: two instances on a Redis of their own for each broker, and the bare broadcaster (one process, no backplane, no Redis) as the floor of this machine's kernel and loopback. Each rate runs " + `${machine.repetitions} times for ${machine.duration_s} s, the ladders interleaved (every server is up from the start; at each rate every ladder still climbing runs in turn, so that the machine's moods fall on all of them alike); a ladder stops at the first rate whose median p99 passes 50 ms or that loses a message.`) +
     charts.lineChart({
       title: "p99 latency by deliveries per second", slug: "e2e-p99", xLabel: "deliveries/s", yLabel: "p99 (ms, median of runs)",
       series: order.map((n) => ({ name: label(n), points: ladder[n].map((r) => [r.deliveries, r.p99.median]) })),

@@ -14,13 +14,15 @@
 #   channel against a channel per room (the seed's quiz 3), direct messages
 #   by user channel, shared channel and host lookup with 10,000 and 100,000
 #   users (QUICK: 10,000);
-# - end to end: two instances on one Redis and 1,000 clients of the load
-#   generator, 64-byte broadcasts at rising rates, for each broker, and the
-#   bare broadcaster (one process, no backplane) as the floor; Redis Pub/Sub
-#   again with --batch-writes off; each rate three times; a ladder stops at
-#   the first rate whose median p99 passes 50 ms or that loses a message;
+# - end to end: two instances on a Redis of their own and 1,000 clients of
+#   the load generator, 64-byte broadcasts at rising rates, for each broker,
+#   and the bare broadcaster (one process, no backplane) as the floor; Redis
+#   Pub/Sub again with --batch-writes off; each rate three times, the ladders
+#   interleaved (at each rate every ladder still climbing runs in turn); a
+#   ladder stops at the first rate whose median p99 passes 50 ms or that
+#   loses a message;
 # - the peer: Socket.IO 4 with @socket.io/redis-adapter, two Node instances
-#   on the same Redis (benchmarks/peers, installed with npm ci into the build
+#   on one Redis (benchmarks/peers, installed with npm ci into the build
 #   directory), driven by the same load generator with the same clients;
 # - memory: RSS growth per idle connection, an instance, Socket.IO and the
 #   broadcaster; and where an instance's goes: the instance again under
@@ -40,7 +42,6 @@ else
   idle=15000 min_time=0.5 channels_filter=.
 fi
 reps=3
-ladder_rates=()
 targets=(bench_fanout bench_redis_publish bench_roundtrip bench_channels backplane-instance backplane-loadgen backplane-baseline)
 if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -97,23 +98,47 @@ holds() {
     process.exit(p99 < 50 && runs.every((r) => r.missing === 0) ? 0 : 1);' "$@"
 }
 
-# ladder NAME TARGET_FLAGS...: the rates (ladder_rates, default rates), each
-# reps times, until one does not hold.
-ladder() {
-  local name=$1 rate rep files
+# rung NAME RATE REP TARGET_FLAGS...: one run of the load generator.
+rung() {
+  local name=$1 rate=$2 rep=$3
+  shift 3
+  "$loadgen" "$@" --clients 1000 --senders 1 --rate "$rate" --size 64 --duration "$duration" --threads 2 \
+    --summary "$raw/e2e_${name}_${rate}_${rep}.json" | grep -E '^(deliveries|latency)' | sed "s/^/  $name, $rate msg\/s #$rep: /" || true
+}
+
+# held NAME RATE: every repetition of NAME at RATE ran, and together they held.
+held() {
+  local files=() rep
+  for rep in $(seq 1 "$reps"); do
+    [ -f "$raw/e2e_${1}_${2}_${rep}.json" ] && files+=("$raw/e2e_${1}_${2}_${rep}.json")
+  done
+  [ "${#files[@]}" -eq "$reps" ] && holds "${files[@]}"
+}
+
+# climb RATE... -- NAME...: the ladders of NAME (target flags in flags[NAME]),
+# interleaved: at each rate, every ladder still climbing runs once in turn,
+# reps times, so that the machine's moods fall on all of them alike; a ladder
+# stops at its first rate that does not hold.
+declare -A flags
+climb() {
+  local list=() climbing=() still rate rep name
+  while [ "$1" != -- ]; do list+=("$1"); shift; done
   shift
-  local list=("${rates[@]}")
-  [ "${#ladder_rates[@]}" -eq 0 ] || list=("${ladder_rates[@]}")
-  echo "== end to end: $name"
+  climbing=("$@")
+  echo "== end to end: $*"
   for rate in "${list[@]}"; do
-    files=()
+    [ "${#climbing[@]}" -gt 0 ] || break
     for rep in $(seq 1 "$reps"); do
-      local f="$raw/e2e_${name}_${rate}_${rep}.json"
-      "$loadgen" "$@" --clients 1000 --senders 1 --rate "$rate" --size 64 --duration "$duration" --threads 2 \
-        --summary "$f" | grep -E '^(deliveries|latency)' | sed "s/^/  $rate msg\/s #$rep: /" || true
-      [ -f "$f" ] && files+=("$f")
+      for name in "${climbing[@]}"; do
+        # shellcheck disable=SC2086 # flags are words without spaces
+        rung "$name" "$rate" "$rep" ${flags[$name]}
+      done
     done
-    [ "${#files[@]}" -eq "$reps" ] && holds "${files[@]}" || { echo "  (stops at $rate msg/s)"; break; }
+    still=()
+    for name in "${climbing[@]}"; do
+      if held "$name" "$rate"; then still+=("$name"); else echo "  ($name stops at $rate msg/s)"; fi
+    done
+    climbing=("${still[@]}")
   done
 }
 
@@ -138,26 +163,7 @@ idle_rss() {
     "$(( (after - before) * 1024 / idle )) bytes per connection"
 }
 
-for broker in redis-pubsub redis-streams; do
-  start_instance a --broker "$broker"
-  start_instance b --broker "$broker"
-  ladder "$broker" --target "127.0.0.1:$port_a" --target "127.0.0.1:$port_b" --token-key "$cluster_token_key"
-  if [ "$broker" = redis-pubsub ]; then
-    idle_rss instance "$pid_a" --target "127.0.0.1:$port_a" --token-key "$cluster_token_key"
-  fi
-  kill -TERM "$pid_a" "$pid_b"
-  wait "$pid_a" "$pid_b" 2>/dev/null || true
-  redis-cli -p "$redis_port" flushall >/dev/null
-done
-
-# What batching the writes of many clients into one submission is worth.
-start_instance a --broker redis-pubsub --batch-writes off
-start_instance b --broker redis-pubsub --batch-writes off
-ladder redis-pubsub-unbatched --target "127.0.0.1:$port_a" --target "127.0.0.1:$port_b" --token-key "$cluster_token_key"
-kill -TERM "$pid_a" "$pid_b"
-wait "$pid_a" "$pid_b" 2>/dev/null || true
-
-# start_peer ID: a Socket.IO instance on the same Redis; sets peer_port_ID, peer_pid_ID.
+# start_peer ID: a Socket.IO instance on the current Redis; sets peer_port_ID, peer_pid_ID.
 start_peer() {
   local id=$1 pid
   node benchmarks/peers/socketio.js --port 0 --redis "redis://127.0.0.1:$redis_port" --instance-id "$id" \
@@ -171,16 +177,20 @@ start_peer() {
   printf -v "peer_port_$id" '%s' "$(awk '/^listening on/ {print $3; exit}' "$cluster_work/peer_$id.log")"
   printf -v "peer_pid_$id" '%s' "$pid"
 }
-export NODE_PATH=$peers/node_modules
-start_peer a
-start_peer b
-ladder_rates=("${peer_rates[@]}")
-ladder socketio --protocol socketio --target "127.0.0.1:$peer_port_a" --target "127.0.0.1:$peer_port_b"
-ladder_rates=()
-idle_rss socketio "$peer_pid_a" --protocol socketio --target "127.0.0.1:$peer_port_a"
-kill -TERM "$peer_pid_a" "$peer_pid_b"
-wait "$peer_pid_a" "$peer_pid_b" 2>/dev/null || true
 
+# Every server up at once, each pair on a Redis of its own (they would share
+# the global channel), idle but for the ladder running.
+start_instance a --broker redis-pubsub
+start_instance b --broker redis-pubsub
+flags[redis-pubsub]="--target 127.0.0.1:$port_a --target 127.0.0.1:$port_b --token-key $cluster_token_key"
+start_redis
+start_instance c --broker redis-pubsub --batch-writes off # what batching the writes of many clients is worth
+start_instance d --broker redis-pubsub --batch-writes off
+flags[redis-pubsub-unbatched]="--target 127.0.0.1:$port_c --target 127.0.0.1:$port_d --token-key $cluster_token_key"
+start_redis
+start_instance e --broker redis-streams
+start_instance f --broker redis-streams
+flags[redis-streams]="--target 127.0.0.1:$port_e --target 127.0.0.1:$port_f --token-key $cluster_token_key"
 baseline_port=$(free_port)
 "$build/benchmarks/loadgen/backplane-baseline" --port "$baseline_port" >"$cluster_work/baseline.log" 2>&1 &
 baseline_pid=$!
@@ -189,8 +199,21 @@ until grep -q '^listening' "$cluster_work/baseline.log" 2>/dev/null; do
   kill -0 "$baseline_pid" 2>/dev/null || { cat "$cluster_work/baseline.log" >&2; exit 1; }
   sleep 0.05
 done
-ladder baseline --target "127.0.0.1:$baseline_port"
+flags[baseline]="--target 127.0.0.1:$baseline_port"
+start_redis
+export NODE_PATH=$peers/node_modules
+start_peer a
+start_peer b
+flags[socketio]="--protocol socketio --target 127.0.0.1:$peer_port_a --target 127.0.0.1:$peer_port_b"
+
+climb "${rates[@]}" -- redis-pubsub redis-pubsub-unbatched redis-streams baseline
+climb "${peer_rates[@]}" -- socketio # its own rates: it stops sooner
+
+idle_rss instance "$pid_a" --target "127.0.0.1:$port_a" --token-key "$cluster_token_key"
+idle_rss socketio "$peer_pid_a" --protocol socketio --target "127.0.0.1:$peer_port_a"
 idle_rss baseline "$baseline_pid" --target "127.0.0.1:$baseline_port"
+kill -TERM "$pid_a" "$pid_b" "$pid_c" "$pid_d" "$pid_e" "$pid_f" "$peer_pid_a" "$peer_pid_b" "$baseline_pid"
+wait "$pid_a" "$pid_b" "$pid_c" "$pid_d" "$pid_e" "$pid_f" "$peer_pid_a" "$peer_pid_b" "$baseline_pid" 2>/dev/null || true
 
 # Where an instance's memory per connection goes: its heap at the peak (the
 # connections held), by the call stacks that allocated it.
