@@ -4,7 +4,11 @@
 // sets it up. Run two on one Redis and the load generator's
 // `--protocol socketio` measures them as it measures backplane-instance.
 //
+//   (cd benchmarks/peers && npm ci)
 //   node benchmarks/peers/socketio.js --port 0 --redis redis://127.0.0.1:6379 --instance-id a
+//
+// (benchmarks/run.sh installs the packages into its build directory instead,
+// and points NODE_PATH at them.)
 //
 // Prints "listening on PORT" once it serves. A client connects to
 // /socket.io/?EIO=4&transport=websocket&user=NAME (WebSocket only: the load
