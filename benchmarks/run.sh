@@ -163,18 +163,25 @@ idle_rss() {
     "$(( (after - before) * 1024 / idle )) bytes per connection"
 }
 
+# listening PID LOG: waits until LOG says "listening on PORT" and prints
+# PORT; fails with the log if PID ends first.
+listening() {
+  until grep -q '^listening on' "$2" 2>/dev/null; do
+    kill -0 "$1" 2>/dev/null || { cat "$2" >&2; return 1; }
+    sleep 0.05
+  done
+  awk '/^listening on/ {print $3; exit}' "$2"
+}
+
 # start_peer ID: a Socket.IO instance on the current Redis; sets peer_port_ID, peer_pid_ID.
 start_peer() {
-  local id=$1 pid
+  local id=$1 pid port
   node benchmarks/peers/socketio.js --port 0 --redis "redis://127.0.0.1:$redis_port" --instance-id "$id" \
     >"$cluster_work/peer_$id.log" 2>&1 &
   pid=$!
   cluster_pids+=("$pid")
-  until grep -q '^listening on' "$cluster_work/peer_$id.log" 2>/dev/null; do
-    kill -0 "$pid" 2>/dev/null || { cat "$cluster_work/peer_$id.log" >&2; return 1; }
-    sleep 0.05
-  done
-  printf -v "peer_port_$id" '%s' "$(awk '/^listening on/ {print $3; exit}' "$cluster_work/peer_$id.log")"
+  port=$(listening "$pid" "$cluster_work/peer_$id.log")
+  printf -v "peer_port_$id" '%s' "$port"
   printf -v "peer_pid_$id" '%s' "$pid"
 }
 
@@ -195,10 +202,7 @@ baseline_port=$(free_port)
 "$build/benchmarks/loadgen/backplane-baseline" --port "$baseline_port" >"$cluster_work/baseline.log" 2>&1 &
 baseline_pid=$!
 cluster_pids+=("$baseline_pid")
-until grep -q '^listening' "$cluster_work/baseline.log" 2>/dev/null; do
-  kill -0 "$baseline_pid" 2>/dev/null || { cat "$cluster_work/baseline.log" >&2; exit 1; }
-  sleep 0.05
-done
+listening "$baseline_pid" "$cluster_work/baseline.log" >/dev/null
 flags[baseline]="--target 127.0.0.1:$baseline_port"
 start_redis
 export NODE_PATH=$peers/node_modules
@@ -223,12 +227,8 @@ heaptrack -o "$cluster_work/heap" "$build/demo/backplane-instance" --port 0 --ad
   >"$cluster_work/parts.log" 2>&1 &
 heaptrack_pid=$!
 cluster_pids+=("$heaptrack_pid")
-until grep -q '^listening on' "$cluster_work/parts.log" 2>/dev/null; do
-  kill -0 "$heaptrack_pid" 2>/dev/null || { cat "$cluster_work/parts.log" >&2; exit 1; }
-  sleep 0.1
-done
+parts_port=$(listening "$heaptrack_pid" "$cluster_work/parts.log")
 parts_pid=$(pgrep -P "$heaptrack_pid" -f backplane-instance)
-parts_port=$(awk '/^listening on/ {print $3; exit}' "$cluster_work/parts.log")
 "$loadgen" --target "127.0.0.1:$parts_port" --token-key "$cluster_token_key" --idle "$idle" >"$cluster_work/parts_idle.log" 2>&1 &
 parts_load=$!
 until grep -q '^idle' "$cluster_work/parts_idle.log" 2>/dev/null; do
