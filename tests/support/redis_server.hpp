@@ -50,6 +50,13 @@ struct redis_server_options {
     std::vector<std::string> extra_args;
     /// How long start() waits for the server to answer.
     std::chrono::milliseconds start_timeout{5000};
+    /// A Redis Cluster node (--cluster-enabled yes, its nodes.conf in the
+    /// server's directory), on a port below 55,536 whose cluster bus port
+    /// (port + 10,000) is free too. redis_cluster.hpp joins such nodes.
+    bool cluster = false;
+    /// With `cluster`: how long a master may be unreachable before its
+    /// replica takes over.
+    std::chrono::milliseconds cluster_node_timeout{2000};
 };
 
 /// One redis-server child process.
@@ -66,7 +73,7 @@ public:
         dir_ = tmpl;
         // A port found free may be taken before the server binds it: retry.
         for (int attempt = 0;; ++attempt) {
-            port_ = free_port();
+            port_ = options_.cluster ? free_cluster_port() : free_port();
             try {
                 start();
                 return;
@@ -101,6 +108,9 @@ public:
         }
         if (!options_.requirepass.empty())
             argv.insert(argv.end(), {"--requirepass", options_.requirepass});
+        if (options_.cluster)
+            argv.insert(argv.end(), {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                                     "--cluster-node-timeout", std::to_string(options_.cluster_node_timeout.count())});
         argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
         process_ = std::make_unique<process>(std::move(argv), po);
         const auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
@@ -173,6 +183,34 @@ private:
     {
         const char* p = std::getenv("BACKPLANE_REDIS_SERVER");
         return p && *p ? p : "redis-server";
+    }
+
+    // Whether `port` on the loopback interface can be bound now.
+    static bool bindable(std::uint16_t port)
+    {
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return false;
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(port);
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+        ::close(fd);
+        return ok;
+    }
+
+    // A port below the kernel's ephemeral range whose bus port is free too.
+    static std::uint16_t free_cluster_port()
+    {
+        static std::uint16_t next = static_cast<std::uint16_t>(20000 + (::getpid() * 37) % 20000);
+        for (int tries = 0; tries < 20000; ++tries) {
+            const std::uint16_t port = next;
+            next = static_cast<std::uint16_t>(next >= 44999 ? 20000 : next + 1);
+            if (bindable(port) && bindable(static_cast<std::uint16_t>(port + 10000)))
+                return port;
+        }
+        throw std::runtime_error("redis_server: no free port pair for a cluster node");
     }
 
     // A port the kernel just gave out on the loopback interface.
