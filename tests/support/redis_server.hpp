@@ -52,7 +52,7 @@ struct redis_server_options {
     std::chrono::milliseconds start_timeout{5000};
     /// A Redis Cluster node (--cluster-enabled yes, its nodes.conf in the
     /// server's directory), on a port below 55,536 whose cluster bus port
-    /// (port + 10,000) is free too. redis_cluster.hpp joins such nodes.
+    /// (port + 10,000) is free too. redis_cluster_server.hpp joins such nodes.
     bool cluster = false;
     /// With `cluster`: how long a master may be unreachable before its
     /// replica takes over.
@@ -200,7 +200,8 @@ private:
         return ok;
     }
 
-    // A port below the kernel's ephemeral range whose bus port is free too.
+    // A free port from 20,000 to 44,999 whose bus port (port + 10,000, below
+    // 55,000) is free too.
     static std::uint16_t free_cluster_port()
     {
         static std::uint16_t next = static_cast<std::uint16_t>(20000 + (::getpid() * 37) % 20000);
