@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -200,4 +201,100 @@ TEST_CASE("subscriber fsm: pings are answered in order, after the changes of the
     lost[0](error::connection_lost);
     CHECK(log == strings{"1", "lost"});
     CHECK(fsm.probes_answered() == fsm.probes_sent());
+}
+
+TEST_CASE("subscriber fsm, sharded: one SSUBSCRIBE per slot, and a connection without channels answers +PONG")
+{
+    rd::subscriber_fsm fsm(true);
+    fsm.connected({}, "");
+    output(fsm);
+    REQUIRE_FALSE(feed(fsm, "+PONG\r\n"));
+    // "a" and "{a}x" share slot 15495; "b" is slot 3300.
+    fsm.subscribe("a");
+    fsm.subscribe("{a}x");
+    fsm.subscribe("b");
+    const auto out = output(fsm);
+    CHECK(out.find("*2\r\n$10\r\nSSUBSCRIBE\r\n$1\r\nb\r\n") != std::string::npos);
+    CHECK(((out.find("*3\r\n$10\r\nSSUBSCRIBE\r\n$1\r\na\r\n$4\r\n{a}x\r\n") != std::string::npos)
+           || (out.find("*3\r\n$10\r\nSSUBSCRIBE\r\n$4\r\n{a}x\r\n$1\r\na\r\n") != std::string::npos)));
+    std::size_t commands = 0;
+    for (auto at = out.find("SSUBSCRIBE"); at != std::string::npos; at = out.find("SSUBSCRIBE", at + 1))
+        ++commands;
+    CHECK(commands == 2);
+
+    backplane::redis::done_handler pinged = [](std::error_code) {};
+    REQUIRE(fsm.ping(pinged) != 0);
+    CHECK(output(fsm) == "*1\r\n$4\r\nPING\r\n");
+    CHECK_FALSE(feed(fsm, "+PONG\r\n")); // a status reply, when the server holds no channel yet
+    CHECK(fsm.probes_answered() == fsm.probes_sent());
+
+    strings got;
+    fsm.set_message_handler([&](std::string_view ch, std::string_view data) {
+        got.push_back(std::string(ch) + "=" + std::string(data));
+    });
+    CHECK_FALSE(feed(fsm, "*3\r\n$8\r\nsmessage\r\n$1\r\nb\r\n$2\r\nhi\r\n"));
+    CHECK(got == strings{"b=hi"});
+}
+
+TEST_CASE("subscriber fsm, sharded: a refused SSUBSCRIBE and a sunsubscribe nobody asked for drop their channels")
+{
+    rd::subscriber_fsm fsm(true);
+    std::vector<std::pair<strings, std::string>> dropped;
+    fsm.set_dropped_handler([&](strings&& channels, std::string_view why) {
+        std::sort(channels.begin(), channels.end());
+        dropped.emplace_back(std::move(channels), std::string(why));
+    });
+    fsm.connected({}, "");
+    output(fsm);
+    REQUIRE_FALSE(feed(fsm, "+PONG\r\n"));
+    fsm.subscribe("b"); // slot 3300
+    output(fsm);
+    fsm.subscribe("a"); // slot 15495, in a later command
+    output(fsm);
+    // "b" confirmed; "a" refused: this node does not serve its slot.
+    CHECK_FALSE(feed(fsm, "*3\r\n$10\r\nssubscribe\r\n$1\r\nb\r\n:1\r\n-MOVED 15495 127.0.0.1:7001\r\n"));
+    REQUIRE(dropped.size() == 1);
+    CHECK(dropped[0].first == strings{"a"});
+    CHECK(dropped[0].second == "MOVED 15495 127.0.0.1:7001");
+    CHECK_FALSE(fsm.wants("a"));
+    CHECK(fsm.wants("b"));
+
+    // An unsubscribe asked for is answered, not dropped.
+    fsm.subscribe("c");
+    output(fsm);
+    CHECK_FALSE(feed(fsm, "*3\r\n$10\r\nssubscribe\r\n$1\r\nc\r\n:2\r\n"));
+    fsm.unsubscribe("c");
+    CHECK(output(fsm) == "*2\r\n$12\r\nSUNSUBSCRIBE\r\n$1\r\nc\r\n");
+    CHECK_FALSE(feed(fsm, "*3\r\n$12\r\nsunsubscribe\r\n$1\r\nc\r\n:1\r\n"));
+    CHECK(dropped.size() == 1);
+
+    // The node lost slot 3300 (a migration): it ends "b" by itself.
+    CHECK_FALSE(feed(fsm, "*3\r\n$12\r\nsunsubscribe\r\n$1\r\nb\r\n:0\r\n"));
+    REQUIRE(dropped.size() == 2);
+    CHECK(dropped[1].first == strings{"b"});
+    CHECK(dropped[1].second.empty());
+    CHECK(fsm.channel_count() == 0);
+
+    // A reconnect subscribes nothing that was dropped.
+    fsm.connection_lost();
+    fsm.connected({}, "");
+    output(fsm);
+    REQUIRE_FALSE(feed(fsm, "+PONG\r\n"));
+    CHECK_FALSE(fsm.has_output());
+}
+
+TEST_CASE("subscriber fsm, classic: an error reply is counted, and drops nothing")
+{
+    rd::subscriber_fsm fsm;
+    int dropped = 0;
+    fsm.set_dropped_handler([&](strings&&, std::string_view) { ++dropped; });
+    fsm.connected({}, "");
+    output(fsm);
+    REQUIRE_FALSE(feed(fsm, "+PONG\r\n"));
+    fsm.subscribe("a");
+    output(fsm);
+    CHECK_FALSE(feed(fsm, "-NOPERM this user has no permissions to access the 'a' channel\r\n"));
+    CHECK(fsm.errors() == 1);
+    CHECK(fsm.wants("a"));
+    CHECK(dropped == 0);
 }

@@ -11,6 +11,11 @@
 // liveness probe (PING, connection_options::ping_interval/ping_timeout)
 // closes a connection whose server stopped answering.
 //
+// pubsub_mode::sharded speaks Redis Cluster's sharded Pub/Sub (SSUBSCRIBE)
+// to one node: channels the node refuses or gives up (a slot that moved)
+// leave the set and go to the dropped handler, for the owner to subscribe
+// them on the node that serves them now (broker/redis_sharded.hpp).
+//
 // Thread safety: none. Use an object and its handlers on its executor.
 #ifndef BACKPLANE_REDIS_SUBSCRIBER_HPP
 #define BACKPLANE_REDIS_SUBSCRIBER_HPP
@@ -41,6 +46,9 @@ struct subscriber_stats {
     std::uint64_t errors = 0;       ///< error replies in subscribe mode
 };
 
+/// SUBSCRIBE, or Redis Cluster's SSUBSCRIBE.
+enum class pubsub_mode { classic, sharded };
+
 /// A subscriber connection. Moving it keeps the connection; the destructor
 /// stops it.
 class subscriber {
@@ -48,11 +56,17 @@ public:
     /// Called once per message with the channel and the data; the views are
     /// valid during the call only.
     using message_handler = detail::subscriber_fsm::message_fn;
+    /// Sharded: called with channels the node no longer holds (already out
+    /// of the set) and why: its error reply ("MOVED 3300 10.0.0.2:6379"), or
+    /// empty when it ended them itself (it lost their slot).
+    using dropped_handler = detail::subscriber_fsm::dropped_fn;
 
     /// Starts connecting at once.
-    subscriber(asio::any_io_executor ex, config cfg, connection_options options = {})
+    subscriber(asio::any_io_executor ex, config cfg, connection_options options = {},
+               pubsub_mode mode = pubsub_mode::classic)
     {
-        link_ = std::make_shared<link_type>(ex, std::move(cfg), std::move(options), detail::subscriber_fsm());
+        link_ = std::make_shared<link_type>(ex, std::move(cfg), std::move(options),
+                                            detail::subscriber_fsm(mode == pubsub_mode::sharded));
         link_->on_lost = [ex](detail::subscriber_fsm::failed_list&& failed) { fail_later(ex, std::move(failed), error::connection_lost); };
         link_->start();
     }
@@ -70,6 +84,9 @@ public:
 
     /// Sets the handler for every message; empty: messages are dropped.
     void set_message_handler(message_handler h) { link_->fsm.set_message_handler(std::move(h)); }
+
+    /// Sets the handler for dropped channels (sharded); empty: none.
+    void set_dropped_handler(dropped_handler h) { link_->fsm.set_dropped_handler(std::move(h)); }
 
     /// Sets a handler called each time a connection becomes ready, the first
     /// included, on the executor; empty: none. Its SUBSCRIBE of every channel
