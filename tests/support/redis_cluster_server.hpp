@@ -7,7 +7,8 @@
 // Each node is a redis_server in cluster mode (its own directory and port,
 // the bus on port + 10,000); `redis-cli --cluster create` (from PATH, or next
 // to BACKPLANE_REDIS_SERVER) joins them and hands out the 16,384 slots. The
-// constructor returns once every node says cluster_state:ok.
+// constructor returns once every node says cluster_state:ok and every replica
+// has synced with its master (so that it can take over).
 #ifndef BACKPLANE_TESTS_SUPPORT_REDIS_CLUSTER_SERVER_HPP
 #define BACKPLANE_TESTS_SUPPORT_REDIS_CLUSTER_SERVER_HPP
 
@@ -15,6 +16,7 @@
 #include "redis_server.hpp"
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -29,11 +31,18 @@ namespace backplane::test {
 class redis_cluster_server {
 public:
     /// @throws std::runtime_error if the cluster is not up within `timeout`.
+    /// @param node_timeout how long a master may be unreachable before its
+    /// replica takes over (cluster-node-timeout).
     explicit redis_cluster_server(int masters = 3, int replicas_each = 1,
+                                  std::chrono::milliseconds node_timeout = std::chrono::milliseconds(2000),
                                   std::chrono::milliseconds timeout = std::chrono::milliseconds(20000))
     {
         redis_server_options o;
         o.cluster = true;
+        o.cluster_node_timeout = node_timeout;
+        // A replica can only take over once it has synced; Redis waits 5 s
+        // by default before a diskless sync, to serve several replicas at once.
+        o.extra_args.insert(o.extra_args.end(), {"--repl-diskless-sync-delay", "0"});
         for (int i = 0; i < masters * (1 + replicas_each); ++i)
             nodes_.push_back(std::make_unique<redis_server>(o));
         std::vector<std::string> argv{cli(), "--cluster", "create"};
@@ -50,6 +59,17 @@ public:
                 if (std::chrono::steady_clock::now() >= deadline)
                     throw std::runtime_error("redis_cluster_server: node " + std::to_string(i) + " not ok: "
                                              + cluster_info(i));
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+        for (std::size_t i = 0; i < nodes_.size(); ++i)
+            for (;;) {
+                const auto replication = cli_output(i, {"INFO", "replication"});
+                if (replication.find("role:master") != std::string::npos
+                    || replication.find("master_link_status:up") != std::string::npos)
+                    break;
+                if (std::chrono::steady_clock::now() >= deadline)
+                    throw std::runtime_error("redis_cluster_server: replica " + std::to_string(i) + " not synced: "
+                                             + replication);
                 std::this_thread::sleep_for(std::chrono::milliseconds(50));
             }
     }
@@ -73,6 +93,7 @@ public:
         argv.insert(argv.end(), args.begin(), args.end());
         process_options po;
         po.output_file = (nodes_.at(i)->directory() / "cli.out").string();
+        std::remove(po.output_file.c_str()); // the process appends
         process(argv, po).wait();
         return read(po.output_file);
     }
