@@ -138,7 +138,7 @@ inline settings parse_args(int argc, char** argv)
     app.add_option("--address", s.address, "address to listen on");
     app.add_option("--instance-id", s.instance_id, "this instance's name (default: a random one)");
     app.add_option("--broker", s.broker, "the backplane")
-        ->check(CLI::IsMember({"memory", "redis-pubsub", "redis-streams"}));
+        ->check(CLI::IsMember({"memory", "redis-pubsub", "redis-streams", "redis-sharded"}));
     app.add_option("--redis", s.redis, "redis://[user:password@]host:port[/db]");
     app.add_option("--stream-length", s.stream_length, "entries kept per stream (redis-streams)")
         ->check(CLI::Range(std::size_t(1), std::size_t(1) << 40));
@@ -253,7 +253,8 @@ inline settings parse_args(int argc, char** argv)
     s.transport.drain_notice = std::string(protocol::draining);
     s.transport.batch_writes = batch_writes == "on";
     s.history_expiry = std::chrono::seconds(expiry_s);
-    s.presence = presence == "on" && s.broker != "memory"; // one instance: nothing to map
+    // One instance: nothing to map; a Redis Cluster: the map's scripts are one Redis's.
+    s.presence = presence == "on" && s.broker != "memory" && s.broker != "redis-sharded";
     const auto fail = [](const char* why) {
         std::fprintf(stderr, "backplane-instance: %s\nRun with --help for more information.\n", why);
         std::exit(2);

@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 namespace demo {
 
@@ -67,6 +68,13 @@ inline std::string label_value(std::string_view value)
 }
 
 /// The /metrics page of an instance whose hub is `hub` on transport `ws`;
+// Whether a broker is on a Redis Cluster (broker::redis_sharded): its stats
+// are of slots and masters.
+template <class Broker, class = void>
+struct on_redis_cluster : std::false_type {};
+template <class Broker>
+struct on_redis_cluster<Broker, std::void_t<decltype(std::declval<Broker&>().stats().map_reads)>> : std::true_type {};
+
 /// `request_errors` counts the requests answered with an error, `refused`
 /// what the limits refused.
 template <class Hub>
@@ -74,7 +82,8 @@ std::string metrics(Hub& hub, const backplane::transport::websocketpp& ws, std::
                     const limits::counters& refused)
 {
     using broker_type = typename Hub::broker_type;
-    constexpr bool on_redis = !std::is_same_v<broker_type, backplane::broker::memory>;
+    constexpr bool on_cluster = on_redis_cluster<broker_type>::value;
+    constexpr bool on_redis = !std::is_same_v<broker_type, backplane::broker::memory> && !on_cluster;
     std::string out;
     const std::string label = "{instance=\"" + label_value(hub.instance_id()) + "\"} ";
     auto metric = [&](const char* name, const char* type, const char* help, std::uint64_t v) {
@@ -132,6 +141,19 @@ std::string metrics(Hub& hub, const backplane::transport::websocketpp& ws, std::
     metric("backplane_deliveries_total", "counter", "Frames the hub handed to local connections.", h.deliveries);
     metric("backplane_backpressure_total", "counter", "Deliveries accepted above the backpressure mark.",
            h.backpressure);
+    if constexpr (on_cluster) {
+        const auto b = hub.broker().stats();
+        metric("backplane_redis_connected", "gauge",
+               "Whether the slot map is known and every connection to a master is ready.",
+               hub.broker().connected() ? 1 : 0);
+        metric("backplane_redis_publish_errors_total", "counter", "Publishes that failed.", b.publish_errors);
+        metric("backplane_redis_reconnects_total", "counter", "Reconnects of the Redis connections.", b.reconnects);
+        metric("backplane_cluster_shards", "gauge", "Masters of the Redis Cluster connected to now.", b.shards);
+        metric("backplane_cluster_map_reads_total", "counter", "Slot maps read (CLUSTER SLOTS).", b.map_reads);
+        metric("backplane_cluster_redirects_total", "counter", "MOVED and ASK followed by publishes.", b.redirects);
+        metric("backplane_cluster_moved_channels_total", "counter",
+               "Channels subscribed again on another master (a migration, a failover).", b.moved);
+    }
     if constexpr (on_redis) {
         const auto b = hub.broker().stats();
         metric("backplane_redis_connected", "gauge", "Whether both Redis connections are ready.",

@@ -30,6 +30,7 @@
 #include <backplane/backplane.hpp>
 #if BACKPLANE_DEMO_WITH_REDIS // the build has backplane::redis (hiredis)
 #include <backplane/broker/redis_pubsub.hpp>
+#include <backplane/broker/redis_sharded.hpp>
 #include <backplane/broker/redis_streams.hpp>
 #include <backplane/locator/redis_presence.hpp>
 #endif
@@ -83,6 +84,16 @@ int main(int argc, char** argv)
             return serve(io, s, broker::memory(bus, io.get_executor()), locator::none(io.get_executor()));
         }
 #if BACKPLANE_DEMO_WITH_REDIS
+        if (s.broker == "redis-sharded") { // --redis lists seed nodes; no presence: its map is one Redis's
+            auto seeds = broker::redis_sharded::parse_seeds(s.redis);
+            for (auto& seed : seeds)
+                if (s.redis_password)
+                    seed.password = *s.redis_password;
+            broker::redis_sharded_options o;
+            o.client_name = s.instance_id;
+            return serve(io, s, broker::redis_sharded(io.get_executor(), std::move(seeds), o),
+                         locator::none(io.get_executor()));
+        }
         // The password from a file or the environment, never only from the command line.
         redis::config server = redis::parse_url(s.redis);
         if (s.redis_password)
