@@ -37,6 +37,7 @@ struct settings {
     std::string broker = "memory";
     std::string redis = "redis://127.0.0.1:6379";
     std::size_t stream_length = 1000; // entries kept per stream (redis-streams)
+    std::size_t global_channels = 1;  // broadcasts spread over this many channels (redis-sharded)
     // A stream or inbox nothing is written to for this long is deleted (the
     // Redis brokers' idle_expiry, and its default); 0: never.
     std::chrono::seconds history_expiry = std::chrono::hours(24 * 7);
@@ -140,6 +141,10 @@ inline settings parse_args(int argc, char** argv)
     app.add_option("--broker", s.broker, "the backplane")
         ->check(CLI::IsMember({"memory", "redis-pubsub", "redis-streams", "redis-sharded"}));
     app.add_option("--redis", s.redis, "redis://[user:password@]host:port[/db]");
+    app.add_option("--global-channels", s.global_channels,
+                   "broadcasts spread over this many channels, each instance publishing on one: on a Redis "
+                   "Cluster (redis-sharded) one channel is one master's; not with redis-streams or memory")
+        ->check(CLI::Range(std::size_t(1), std::size_t(1024)));
     app.add_option("--stream-length", s.stream_length, "entries kept per stream (redis-streams)")
         ->check(CLI::Range(std::size_t(1), std::size_t(1) << 40));
     app.add_option("--history-expiry", expiry_s,
@@ -259,6 +264,8 @@ inline settings parse_args(int argc, char** argv)
         std::fprintf(stderr, "backplane-instance: %s\nRun with --help for more information.\n", why);
         std::exit(2);
     };
+    if (s.global_channels > 1 && (s.broker == "redis-streams" || s.broker == "memory"))
+        fail("--global-channels above 1 needs a broker without history (redis-pubsub, redis-sharded)");
     if (s.direct == "instance" && !s.presence)
         fail("--direct instance needs --presence on and a Redis broker");
     if (!s.instance_id.empty() && backplane::validate_name(s.instance_id))

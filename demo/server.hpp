@@ -99,6 +99,7 @@ private:
         backplane::hub_options o;
         o.instance_id = s.instance_id;
         o.max_rooms_per_connection = s.max_rooms;
+        o.global_channels = s.global_channels;
         o.direct = s.direct == "shared"     ? backplane::direct_routing::shared_channel
                    : s.direct == "instance" ? backplane::direct_routing::instance_channel
                                             : backplane::direct_routing::per_user_channel;

@@ -153,6 +153,14 @@ struct hub_options {
     std::string instance_id;
     /// The channel every hub subscribes to.
     std::string global_channel = "chat:global";
+    /// Broadcasts spread over this many channels, "{global_channel}:0" to
+    /// ":N-1", for a broker that places each channel on one of several
+    /// servers (broker::redis_sharded: one channel is one slot, so one
+    /// master would carry every broadcast). Every hub subscribes all of
+    /// them and publishes on one, chosen by its instance id, so that its own
+    /// broadcasts stay in order. 1: global_channel alone. Not with a broker
+    /// that keeps history (a resume reads one global channel).
+    std::size_t global_channels = 1;
     /// A room's channel; "{room}" is replaced by the room's name.
     std::string room_channel = "chat:room:{room}";
     /// A user's channel; "{user}" is replaced by the user's name.
@@ -241,8 +249,9 @@ public:
     /// Takes the policies, and subscribes the global channel (and the
     /// shared or instance channel its direct routing uses).
     /// @throws std::invalid_argument if a channel pattern lacks its
-    /// placeholder, the instance id is not a valid name, or the direct
-    /// routing needs a locator and Locator is locator::none.
+    /// placeholder, the instance id is not a valid name, the direct
+    /// routing needs a locator and Locator is locator::none, or
+    /// global_channels is 0, above 1024, or above 1 with history.
     basic_hub(Transport transport, Broker broker, Locator locator, hub_options options = {});
 
     /// As above, with a Locator made from the broker's executor
@@ -442,6 +451,7 @@ private:
     detail::name_pattern room_channel_;
     detail::name_pattern user_channel_;
     detail::name_pattern instance_channel_;
+    std::string own_global_;           // where this hub publishes its broadcasts
     std::string channel_;              // reused for every channel name
     detail::registry<connection_handle> registry_;
     hub_stats stats_;

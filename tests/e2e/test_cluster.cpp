@@ -50,7 +50,8 @@ std::uint16_t holder(redis_cluster_server& cluster, const std::string& channel)
 TEST_CASE("cluster: global, room and direct messages cross instances on a Redis Cluster (redis-sharded)")
 {
     redis_cluster_server cluster;
-    const std::vector<std::string> flags{"--broker", "redis-sharded"};
+    const std::string globals = GENERATE(as<std::string>{}, "1", "8");
+    const std::vector<std::string> flags{"--broker", "redis-sharded", "--global-channels", globals};
     instance a("a", "redis://" + cluster.seeds(), flags);
     instance b("b", "redis://" + cluster.seeds(), flags);
     auto alice = a.connect("alice");
@@ -85,6 +86,9 @@ TEST_CASE("cluster: global, room and direct messages cross instances on a Redis 
     CHECK(field(m, "text") == "psst");
     CHECK(field(m, "instance") == "a");
 
+    for (int i = 0; i < 8; ++i) // with 8, every instance holds each of them
+        CHECK(shard_subscribers(cluster, "chat:global:" + std::to_string(i)) == (globals == "8" ? 2 : 0));
+    CHECK(shard_subscribers(cluster, "chat:global") == (globals == "8" ? 0 : 2));
     CHECK(a.metric("backplane_redis_connected") == 1);
     CHECK(b.metric("backplane_cluster_shards") == 3);
     CHECK(b.metric("backplane_cluster_map_reads_total") >= 1);

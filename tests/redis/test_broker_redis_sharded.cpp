@@ -1,6 +1,7 @@
 // broker::redis_sharded: hubs on a real local Redis Cluster (3 masters, 3
 // replicas) behave as hubs on one Redis, with their rooms and users spread
 // over the shards; they follow a failover and a slot migration.
+#include <backplane/broker/memory.hpp>
 #include <backplane/broker/redis_sharded.hpp>
 
 #include "../scenarios.hpp"
@@ -27,10 +28,11 @@ namespace {
 // N hubs, "i1".."iN", each with its own sharded broker on one cluster: the
 // Cluster of scenarios.hpp.
 struct sharded_cluster {
-    sharded_cluster(const redis_cluster_server& cluster, int n, broker::redis_sharded_options base = {})
+    sharded_cluster(const redis_cluster_server& cluster, int n, broker::redis_sharded_options base = {},
+                    hub_options hub_base = {})
     {
         for (int i = 0; i < n; ++i) {
-            hub_options options;
+            hub_options options = hub_base;
             options.instance_id = "i" + std::to_string(i + 1);
             auto bo = base;
             bo.client_name = options.instance_id;
@@ -184,6 +186,54 @@ TEST_CASE("sharded: rooms and users spread over every master, each message deliv
         }
     for (int h = 0; h < 3; ++h)
         CHECK(c[h].broker().stats().shards == 3);
+}
+
+TEST_CASE("sharded: broadcasts spread over global channels on several masters, each hub's in order")
+{
+    redis_cluster_server cluster(3, 0);
+    hub_options o;
+    o.global_channels = 12;
+    sharded_cluster c(cluster, 6, {}, o);
+    std::vector<transport::memory::connection_handle> conns;
+    for (int h = 0; h < 6; ++h)
+        conns.push_back(c.connect(h, "u" + std::to_string(h)).first);
+    c.settle();
+    std::set<std::uint16_t> masters;
+    for (int i = 0; i < 12; ++i) {
+        const auto channel = "chat:global:" + std::to_string(i);
+        masters.insert(c[0].broker().node_of(channel)->port);
+        // Every hub holds every one of them.
+        const auto held = cluster.cli_output(index_of(cluster, *c[0].broker().node_of(channel)),
+                                             {"PUBSUB", "SHARDNUMSUB", channel});
+        CHECK(held == channel + "\n6\n");
+    }
+    CHECK(masters.size() >= 2);
+    for (int k = 0; k < 20; ++k)
+        for (int h = 0; h < 6; ++h)
+            REQUIRE_FALSE(c[h].broadcast("h" + std::to_string(h) + "-" + std::to_string(k)));
+    c.run();
+    for (const auto& conn : conns) {
+        std::map<std::string, int> next; // each hub's broadcasts, in the order sent
+        int total = 0;
+        for (const auto& text : conn->texts()) {
+            const auto hub = text.substr(0, text.find('-'));
+            CHECK(std::stoi(text.substr(text.find('-') + 1)) == next[hub]++);
+            ++total;
+        }
+        CHECK(total == 120);
+    }
+}
+
+TEST_CASE("sharded: global_channels above 1 is refused with a broker that keeps history")
+{
+    broker::memory_bus bus;
+    asio::io_context io;
+    hub_options o;
+    o.global_channels = 4;
+    using memory_hub = basic_hub<transport::memory, broker::memory>;
+    CHECK_THROWS_AS(memory_hub(transport::memory{}, broker::memory(bus, io.get_executor()), o), std::invalid_argument);
+    o.global_channels = 0;
+    CHECK_THROWS_AS(memory_hub(transport::memory{}, broker::memory(bus, io.get_executor()), o), std::invalid_argument);
 }
 
 TEST_CASE("sharded: a master killed, its replica promoted, the broker resubscribes there and delivery resumes",

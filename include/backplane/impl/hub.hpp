@@ -61,11 +61,22 @@ basic_hub<Transport, Broker, Locator>::basic_hub(Transport transport, Broker bro
         throw std::invalid_argument("backplane: invalid instance id: " + options_.instance_id);
     if (options_.direct == direct_routing::instance_channel && std::is_same_v<Locator, locator::none>)
         throw std::invalid_argument("backplane: direct_routing::instance_channel needs a locator");
+    if (options_.global_channels == 0 || options_.global_channels > 1024
+        || (has_history_v<Broker> && options_.global_channels > 1))
+        throw std::invalid_argument("backplane: global_channels must be 1 to 1024, and 1 with history");
     locator_.set_instance(options_.instance_id);
     broker_.set_message_handler([this](std::string_view channel, std::string_view id, std::string_view data) {
         on_message(channel, id, data);
     });
-    broker_.subscribe(options_.global_channel);
+    own_global_ = options_.global_channel;
+    if (options_.global_channels == 1)
+        broker_.subscribe(options_.global_channel);
+    else {
+        const auto own = std::hash<std::string>()(options_.instance_id) % options_.global_channels;
+        for (std::size_t i = 0; i < options_.global_channels; ++i)
+            broker_.subscribe(options_.global_channel + ":" + std::to_string(i));
+        own_global_ += ":" + std::to_string(own);
+    }
     if (options_.direct == direct_routing::shared_channel)
         broker_.subscribe(options_.shared_direct_channel);
     else if (options_.direct == direct_routing::instance_channel)
@@ -362,7 +373,7 @@ std::error_code basic_hub<Transport, Broker, Locator>::leave(connection_id id, s
 template <class Transport, class Broker, class Locator>
 std::error_code basic_hub<Transport, Broker, Locator>::broadcast(std::string_view payload, connection_id exclude)
 {
-    return publish(options_.global_channel, message_kind::broadcast, {}, payload, exclude);
+    return publish(own_global_, message_kind::broadcast, {}, payload, exclude);
 }
 
 template <class Transport, class Broker, class Locator>
@@ -374,7 +385,7 @@ std::error_code basic_hub<Transport, Broker, Locator>::send_to_room(std::string_
     if (routes_rooms_by_channel())
         room_channel_.name(room, channel_);
     else
-        channel_ = options_.global_channel;
+        channel_ = own_global_;
     return publish(channel_, message_kind::room, room, payload, exclude);
 }
 
