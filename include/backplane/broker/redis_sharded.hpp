@@ -84,7 +84,7 @@ struct redis_sharded_options {
     unsigned max_redirects = 5;
 };
 
-/// Counters of a redis_sharded broker. They only grow, but for shards.
+/// Counters of a redis_sharded broker. They only grow, but for `shards`.
 struct redis_sharded_stats {
     std::uint64_t published = 0;      ///< publishes handed to the broker
     std::uint64_t publish_errors = 0; ///< of those, failed
@@ -158,8 +158,10 @@ public:
     void subscribe(std::string_view channel)
     {
         auto [it, inserted] = state_->channels.emplace(std::string(channel), nullptr);
-        if (inserted)
+        if (inserted) {
+            ++state_->unplaced;
             state_->place(*it);
+        }
     }
 
     void unsubscribe(std::string_view channel)
@@ -169,6 +171,8 @@ public:
             return;
         if (it->second)
             it->second->sub.unsubscribe(channel);
+        else
+            --state_->unplaced;
         state_->channels.erase(it);
     }
 
@@ -321,10 +325,15 @@ private:
                 bool named = false;
                 for (const auto& master : map->masters())
                     named = named || master == it->first;
-                if (named && serves_a_slot(it->first))
+                if (named && serves_a_slot(it->first)) {
                     ++it;
-                else
-                    it = shards.erase(it); // its channels are elsewhere now
+                    continue;
+                }
+                // Its channels are elsewhere now; its counts stay in the stats.
+                counts.received += it->second->sub.stats().received;
+                counts.reconnects += it->second->pub.stats().connection.reconnects
+                                     + it->second->sub.stats().connection.reconnects;
+                it = shards.erase(it);
             }
             auto waiting_publishes = std::move(waiting);
             waiting.clear();
@@ -354,7 +363,8 @@ private:
             if (entry.second) {
                 entry.second->sub.unsubscribe(entry.first);
                 ++counts.moved;
-            }
+            } else
+                --unplaced;
             entry.second = &owner;
             owner.sub.subscribe(entry.first);
         }
@@ -373,6 +383,7 @@ private:
                 if (it == channels.end() || it->second != from)
                     continue; // unsubscribed, or already elsewhere
                 it->second = nullptr; // waits for a map that names another node
+                ++unplaced;
                 ++counts.moved;
                 if (map && map->master(redis::hash_slot(name)) != from_node)
                     place(*it);
@@ -485,9 +496,8 @@ private:
 
         bool settled() const
         {
-            for (const auto& [name, sh] : channels)
-                if (!sh)
-                    return false;
+            if (unplaced > 0)
+                return false;
             for (const auto& [node, sh] : shards)
                 if (!sh->ready())
                     return false;
@@ -571,6 +581,7 @@ private:
         std::optional<redis::slot_map> map;
         std::unordered_map<redis::node_address, std::unique_ptr<shard>, node_hash> shards;
         std::unordered_map<std::string, shard*> channels; // wanted, and where (nullptr: waiting for a node)
+        std::size_t unplaced = 0;                         // channels waiting for a node
         std::vector<std::shared_ptr<outgoing>> waiting;   // published before the first map
         // Reading the map.
         bool reading = false, read_again = false;
