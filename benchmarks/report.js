@@ -102,6 +102,33 @@ const routingLabels = {
   instance_channel: "host lookup, instance channel (Option B)",
 };
 
+// ---- past one Redis ------------------------------------------------------------
+// "KIND/SETUP/hubs:N/real_time" in core_cluster.json (a replica per master)
+// and core_cluster_masters.json (the masters alone).
+const clusterRows = [["core_cluster.json", 1], ["core_cluster_masters.json", 0]].flatMap(([file, replicas]) => {
+  const runs = benchRows(file);
+  return Object.keys(runs).map((n) => {
+    const [kind, setup, hubs] = n.split("/");
+    const s = (k) => spread(runs[n].map((r) => r[k]));
+    return {
+      kind, setup, replicas, hubs: Number(hubs.split(":")[1]), busiest: s("busiest_cpu_us/msg"), total: s("redis_cpu_us/msg"),
+      capacity: s("capacity/s"), received: s("received/msg"), masters: s("masters"), rate: s("msgs/s"),
+    };
+  });
+});
+const clusterRow = (kind, setup, replicas, hubs) =>
+  clusterRows.find((r) => r.kind === kind && r.setup === setup && r.replicas === replicas && r.hubs === hubs);
+// The busiest master's limit on the cluster over the one Redis's, in the same run.
+const clusterRatio = (kind, setup, replicas, hubs) => {
+  const [them, one] = [clusterRow(kind, setup, replicas, hubs), clusterRow(kind, "one_redis", replicas, hubs)];
+  return them && one ? them.capacity.median / one.capacity.median : null;
+};
+const clusterHubs = [...new Set(clusterRows.map((r) => r.hubs))].sort((a, b) => a - b);
+const setupLabels = {
+  one_redis: "one Redis (redis_pubsub)", cluster: "3-master cluster (redis_sharded)",
+  cluster_spread: "3-master cluster, 16 global channels",
+};
+
 // ---- end to end ----------------------------------------------------------------
 const e2e = {};
 for (const f of files) {
@@ -180,6 +207,7 @@ const goals = [
 const results = {
   machine, goals, core: { fanout: fanoutRows, join_leave: joinRows, redis: redisRows, roundtrip: roundtripRows },
   channels: { rooms: roomRows, direct: directRows },
+  cluster: clusterRows,
   end_to_end: ladder, held: Object.fromEntries(order.map((n) => [n, best(n)])), peer, memory, heap_parts: heapParts,
 };
 fs.mkdirSync(outDir, { recursive: true });
@@ -194,6 +222,8 @@ const print = (title, head, rows) => {
 print("core: one broadcast to N local connections (memory bus), median of " + (fanoutRows[0] ? fanoutRows[0].deliveries.n : 0),
   ["connections", "deliveries/s", "ns/delivery", "allocs/message"],
   fanoutRows.map((r) => [r.targets, num(Math.round(r.deliveries.median)), fixed(r.perDelivery.median, 1), fixed(r.allocMessage.median, 2)]));
+print("past one Redis: the busiest master's limit (median)", ["messages", "setup", "replicas", "hubs", "busiest us/msg", "limit msgs/s"],
+  clusterRows.map((r) => [r.kind, r.setup, r.replicas, r.hubs, fixed(r.busiest.median, 2), num(Math.round(r.capacity.median))]));
 print("core: a hub publishing through a real local Redis", ["benchmark", "publishes/s (median)", "min to max"],
   redisRows.map((r) => [r.name, num(Math.round(r.rate.median)), range(r.rate, 0)]));
 print("core: a broadcast's round trip through each broker, one hub (median)", ["broker", "connections", "latency us", "deliveries/s (100 at once)", "allocs/message"],
@@ -305,6 +335,42 @@ if (roomRows.length && directRows.length) {
         columns: ["routing", "users", "DMs/s in batches (median)", "received per DM", "Redis CPU us per DM", "min to max", "channels", "latency alone, us", "min to max"],
         rows: directRows.map((r) => [routingLabels[r.routing], r.users, Math.round(r.rate.median), fixed(r.received.median, 2),
           fixed(r.redisCpu.median, 2), range(r.redisCpu, 2), Math.round(r.channels.median), fixed(r.latency.median, 0), range(r.latency, 0)]),
+      }),
+  });
+}
+if (clusterRows.length) {
+  const ratios = (kind, setup, replicas) =>
+    clusterHubs.map((h) => `${fixed(clusterRatio(kind, setup, replicas, h), 2)} at ${h} hubs`).join(", ");
+  const capacityChart = (kind, title, slug, series) => charts.barChart({
+    title, slug, yLabel: "messages/s", categories: clusterHubs.map((h) => `${h} hubs`),
+    series: series.map(([name, setup, replicas]) => ({
+      name, values: clusterHubs.map((h) => { const r = clusterRow(kind, setup, replicas, h); return r ? Math.round(r.capacity.median) : null; }),
+    })),
+  });
+  sections.push({
+    id: "cluster", title: "Past one Redis: a Redis Cluster against one Redis",
+    html: conclusion(`Room messages a 3-master cluster carries before its busiest master fills a core, over one Redis: ` +
+      `with a replica per master ${ratios("rooms", "cluster", 1)}; the masters alone ${ratios("rooms", "cluster", 0)}. ` +
+      `Broadcasts on one global channel stay on one master (${ratios("global", "cluster", 1)}); spread over 16 global ` +
+      `channels ${ratios("global", "cluster_spread", 1)}.`) +
+      p("N hubs in one process (memory transport, one broker each) on one redis-server (redis_pubsub) or on a local Redis " +
+        "Cluster of 3 masters (redis_sharded). Rooms: 1,000 rooms of 10 users placed on the hubs at random, one message per " +
+        "room, three per room on the cluster so that each master reads as many at a time as the one Redis. Broadcasts: " +
+        "1,000 an iteration from random hubs. Redis CPU from INFO cpu on each master; a master's limit is one second of " +
+        "CPU over its CPU per message (its core full). On this machine every server shares two cores with the hubs, so " +
+        "the limits are projections, not rates reached. A master forwards each sharded message to its replica over the " +
+        "cluster bus, hence the run with the masters alone. The median of the repetitions.") +
+      capacityChart("rooms", "Room messages/s at which the busiest master fills its core", "cluster-rooms", [
+        ["one Redis", "one_redis", 1], ["cluster, a replica per master", "cluster", 1], ["cluster, masters alone", "cluster", 0]]) +
+      capacityChart("global", "Broadcasts/s at which the busiest master fills its core", "cluster-global", [
+        ["one Redis", "one_redis", 1], ["cluster, one global channel", "cluster", 1], ["cluster, 16 global channels", "cluster_spread", 1]]) +
+      table({
+        caption: "Redis CPU per message and the busiest master's limit",
+        columns: ["messages", "setup", "replicas", "hubs", "received/msg", "Redis CPU us/msg, all masters", "busiest master us/msg",
+          "min to max", "limit, msgs/s (median)"],
+        rows: clusterRows.map((r) => [r.kind, setupLabels[r.setup] || r.setup, r.setup === "one_redis" ? "-" : r.replicas, r.hubs,
+          fixed(r.received.median, 2), fixed(r.total.median, 2), fixed(r.busiest.median, 2), range(r.busiest, 2),
+          Math.round(r.capacity.median)]),
       }),
   });
 }

@@ -14,6 +14,11 @@
 #   channel against a channel per room (the seed's quiz 3), direct messages
 #   by user channel, shared channel and host lookup with 10,000 and 100,000
 #   users (QUICK: 10,000);
+# - past one Redis: 2, 8 and 32 hubs on one Redis (redis_pubsub) against
+#   a 3-master Redis Cluster (redis_sharded), room messages and broadcasts:
+#   Redis CPU per message on the busiest master, and the rate that would
+#   fill its core; with a replica per master, and the masters alone
+#   (QUICK: 2 hubs);
 # - end to end: two instances on a Redis of their own and 1,000 clients of
 #   the load generator, 64-byte broadcasts at rising rates, for each broker,
 #   and the bare broadcaster (one process, no backplane) as the floor; Redis
@@ -37,18 +42,19 @@ build=${1:-build-bench}
 out=${OUT:-benchmarks/report}
 if [ "${QUICK:-0}" = 1 ]; then
   duration=2 rates=(10 1000) peer_rates=(10 50) idle=2000 min_time=0.05 channels_filter='rooms|/10000/'
+  cluster_filter='/hubs:2/'
 else
   duration=10 rates=(10 250 500 1000 1500 2000 2500 3000 4000) peer_rates=(10 25 50 75 100 150 200 300 400)
-  idle=15000 min_time=0.5 channels_filter=.
+  idle=15000 min_time=0.5 channels_filter=. cluster_filter=.
 fi
 reps=3
-targets=(bench_fanout bench_redis_publish bench_roundtrip bench_channels backplane-instance backplane-loadgen backplane-baseline)
+targets=(bench_fanout bench_redis_publish bench_roundtrip bench_channels bench_cluster backplane-instance backplane-loadgen backplane-baseline)
 if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" >/dev/null
 command -v heaptrack >/dev/null || { echo "benchmarks/run.sh: heaptrack not found (Debian: heaptrack)" >&2; exit 1; }
-for t in bench_fanout bench_redis_publish bench_roundtrip bench_channels; do
+for t in bench_fanout bench_redis_publish bench_roundtrip bench_channels bench_cluster; do
   [ -x "$build/benchmarks/$t" ] || { echo "benchmarks/run.sh: $t was not built (Google Benchmark missing?)" >&2; exit 1; }
 done
 # The peer's packages, pinned by benchmarks/peers/package-lock.json.
@@ -83,6 +89,13 @@ echo "== channel design (Google Benchmark, ${reps} repetitions)"
 "$build/benchmarks/bench_channels" --benchmark_repetitions="$reps" --benchmark_min_time="$min_time" \
   --benchmark_filter="$channels_filter" --benchmark_format=json --benchmark_out="$raw/core_channels.json" \
   --benchmark_out_format=json >/dev/null
+echo "== one Redis against a Redis Cluster (Google Benchmark, ${reps} repetitions)"
+"$build/benchmarks/bench_cluster" --benchmark_repetitions="$reps" --benchmark_min_time="$min_time" \
+  --benchmark_filter="$cluster_filter" --benchmark_format=json --benchmark_out="$raw/core_cluster.json" \
+  --benchmark_out_format=json >/dev/null
+BENCH_CLUSTER_REPLICAS=0 "$build/benchmarks/bench_cluster" --benchmark_repetitions="$reps" \
+  --benchmark_min_time="$min_time" --benchmark_filter="$cluster_filter" --benchmark_format=json \
+  --benchmark_out="$raw/core_cluster_masters.json" --benchmark_out_format=json >/dev/null
 
 loadgen=$build/benchmarks/loadgen/backplane-loadgen
 source demo/cluster.sh
@@ -213,11 +226,24 @@ flags[socketio]="--protocol socketio --target 127.0.0.1:$peer_port_a --target 12
 climb "${rates[@]}" -- redis-pubsub redis-pubsub-unbatched redis-streams baseline
 climb "${peer_rates[@]}" -- socketio # its own rates: it stops sooner
 
-idle_rss instance "$pid_a" --target "127.0.0.1:$port_a" --token-key "$cluster_token_key"
-idle_rss socketio "$peer_pid_a" --protocol socketio --target "127.0.0.1:$peer_port_a"
-idle_rss baseline "$baseline_pid" --target "127.0.0.1:$baseline_port"
 kill -TERM "$pid_a" "$pid_b" "$pid_c" "$pid_d" "$pid_e" "$pid_f" "$peer_pid_a" "$peer_pid_b" "$baseline_pid"
 wait "$pid_a" "$pid_b" "$pid_c" "$pid_d" "$pid_e" "$pid_f" "$peer_pid_a" "$peer_pid_b" "$baseline_pid" 2>/dev/null || true
+
+# Idle memory on fresh processes: one that ran a ladder may hand memory back
+# meanwhile (Node's collector does), which would read as a negative cost.
+start_redis
+start_instance m --broker redis-pubsub
+start_peer m
+baseline_port=$(free_port)
+"$build/benchmarks/loadgen/backplane-baseline" --port "$baseline_port" >"$cluster_work/baseline_m.log" 2>&1 &
+baseline_pid=$!
+cluster_pids+=("$baseline_pid")
+listening "$baseline_pid" "$cluster_work/baseline_m.log" >/dev/null
+idle_rss instance "$pid_m" --target "127.0.0.1:$port_m" --token-key "$cluster_token_key"
+idle_rss socketio "$peer_pid_m" --protocol socketio --target "127.0.0.1:$peer_port_m"
+idle_rss baseline "$baseline_pid" --target "127.0.0.1:$baseline_port"
+kill -TERM "$pid_m" "$peer_pid_m" "$baseline_pid"
+wait "$pid_m" "$peer_pid_m" "$baseline_pid" 2>/dev/null || true
 
 # Where an instance's memory per connection goes: its heap at the peak (the
 # connections held), by the call stacks that allocated it.
