@@ -15,8 +15,8 @@
 //   as many times that as there are masters (1, 3): each master gets as many
 //   messages at a time as the one Redis, as it would near its limit (Redis's
 //   cost per message falls with the messages it reads at a time).
-// - global/...: one connection per hub; an iteration sends 1,000 broadcasts,
-//   each from a hub chosen at random; global/cluster_spread with
+// - global/...: one connection per hub; an iteration sends 1,000 broadcasts
+//   per master, each from a hub chosen at random; global/cluster_spread with
 //   hub_options::global_channels = 16 (each hub publishes on one of 16
 //   channels, and subscribes all 16).
 // An iteration ends when every publish is answered and every subscriber has
@@ -276,14 +276,15 @@ void global(benchmark::State& state, std::size_t global_channels)
     if (!h.settle())
         return state.SkipWithError("no barrier");
     std::mt19937 rng(5);
+    const int count = batch * int(meter.masters()); // as for rooms
     tally<hubs<Broker>> t(h, meter);
     for (auto _ : state) {
-        for (int k = 0; k < batch; ++k)
+        for (int k = 0; k < count; ++k)
             h[int(rng() % std::uint32_t(h.size()))].broadcast(payload);
         if (!h.settle())
             return state.SkipWithError("no barrier");
     }
-    t.report(state, double(state.iterations()) * batch);
+    t.report(state, double(state.iterations()) * count);
 }
 
 } // namespace
