@@ -6,9 +6,9 @@
 //
 // Redis 7's sharded Pub/Sub (SSUBSCRIBE, SPUBLISH) keeps a channel on the
 // shard that owns its slot (CRC16 of the name, hash tags respected): its
-// messages never cross the cluster bus, so room and user channels spread
-// their traffic over the shards, where classic PUBLISH sends every message
-// to every node. The global channel is one slot, hence one shard carries
+// messages reach that shard's master and replicas only, so room and user
+// channels spread their traffic over the shards, where classic PUBLISH sends
+// every message to every node. The global channel is one slot, hence one shard carries
 // every broadcast (README: "Past one Redis").
 //
 // The broker reads the slot map (CLUSTER SLOTS) from the seed nodes, and
@@ -28,7 +28,7 @@
 // Delivery is Redis Pub/Sub's: at most once. Messages published while a
 // channel is between two nodes (after its old node let go, before the new
 // one took it) are lost, as are those published while a subscriber is
-// disconnected; the stats count what was moved and when.
+// disconnected; the stats count the channels moved.
 //
 // A Broker (backplane/policies.hpp) without history or offline messages.
 //
