@@ -26,6 +26,7 @@
 #include <backplane/locator/redis_presence.hpp>
 #include <backplane/transport/memory.hpp>
 
+#include "run_until.hpp"
 #include "support/redis_server.hpp"
 
 #include <asio/io_context.hpp>
@@ -44,25 +45,13 @@
 namespace {
 
 namespace bp = backplane;
+using bp::bench::run_until;
 using clock_type = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 std::unique_ptr<bp::test::redis_server> server;
 const std::string payload(64, 'x');
 constexpr int hub_count = 5;
-
-template <class Ready>
-bool run_until(asio::io_context& io, Ready ready, std::chrono::milliseconds timeout = 30000ms)
-{
-    const auto deadline = clock_type::now() + timeout;
-    io.restart();
-    while (!ready()) {
-        if (clock_type::now() >= deadline)
-            return false;
-        io.run_one_for(5ms);
-    }
-    return true;
-}
 
 // What Redis says of itself: INFO's "name:value" lines.
 class redis_meter {

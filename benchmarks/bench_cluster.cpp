@@ -31,6 +31,7 @@
 #include <backplane/transport/memory.hpp>
 
 #include "support/redis_cluster_server.hpp"
+#include "run_until.hpp"
 #include "support/redis_server.hpp"
 
 #include <asio/io_context.hpp>
@@ -49,25 +50,12 @@
 namespace {
 
 namespace bp = backplane;
-using clock_type = std::chrono::steady_clock;
+using bp::bench::run_until;
 using namespace std::chrono_literals;
 
 std::unique_ptr<bp::test::redis_server> one_redis;
 std::unique_ptr<bp::test::redis_cluster_server> cluster;
 const std::string payload(64, 'x');
-
-template <class Ready>
-bool run_until(asio::io_context& io, Ready ready, std::chrono::milliseconds timeout = 30000ms)
-{
-    const auto deadline = clock_type::now() + timeout;
-    io.restart();
-    while (!ready()) {
-        if (clock_type::now() >= deadline)
-            return false;
-        io.run_one_for(5ms);
-    }
-    return true;
-}
 
 // The CPU each master has used (INFO cpu, user and system), in seconds.
 class cpu_meter {

@@ -21,6 +21,7 @@
 #include <backplane/hub.hpp>
 #include <backplane/transport/memory.hpp>
 
+#include "run_until.hpp"
 #include "support/redis_server.hpp"
 
 #include <asio/io_context.hpp>
@@ -95,23 +96,11 @@ int posix_memalign(void** out, std::size_t alignment, std::size_t n)
 namespace {
 
 namespace bp = backplane;
+using bp::bench::run_until;
 using namespace std::chrono_literals;
 
 std::unique_ptr<bp::test::redis_server> server;
 const std::string payload(64, 'x');
-
-template <class Ready>
-bool run_until(asio::io_context& io, Ready ready)
-{
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
-    io.restart();
-    while (!ready()) {
-        if (std::chrono::steady_clock::now() >= deadline)
-            return false;
-        io.run_one_for(5ms);
-    }
-    return true;
-}
 
 // Every SUBSCRIBE of a Redis broker answered: its subscriber's PING comes
 // after them.
