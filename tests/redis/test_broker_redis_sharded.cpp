@@ -244,7 +244,9 @@ TEST_CASE("sharded: a master killed, its replica promoted, the broker resubscrib
     const auto victim = *c[0].broker().node_of("chat:global"); // any master: the global channel's
     const auto room = channel_on(c[0].broker(), victim, "busy");
     auto [sender, sender_id] = c.connect(0, "sender");
-    auto [member, member_id] = c.connect(1, "member");
+    const auto member_conn = c.connect(1, "member"); // not a structured binding: a C++17 lambda below reads it
+    const auto& member = member_conn.first;
+    const auto member_id = member_conn.second;
     REQUIRE_FALSE(c[1].join(member_id, room));
     c.settle();
     REQUIRE_FALSE(c[0].send_to_room(room, "m0"));
@@ -303,7 +305,9 @@ TEST_CASE("sharded: the slot of a busy room migrated to another master: delivery
         if (cluster.node(i).port() != from.port)
             to = {"127.0.0.1", cluster.node(i).port()};
     auto [sender, sender_id] = c.connect(0, "sender");
-    auto [member, member_id] = c.connect(1, "member");
+    const auto member_conn = c.connect(1, "member"); // not a structured binding: a C++17 lambda below reads it
+    const auto& member = member_conn.first;
+    const auto member_id = member_conn.second;
     REQUIRE_FALSE(c[1].join(member_id, room));
     c.settle();
 
