@@ -49,6 +49,7 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -222,13 +223,15 @@ private:
     // One master: its two connections.
     struct shard {
         shard(const asio::any_io_executor& ex, const redis::config& cfg, const redis_sharded_options& o)
-            : pub(ex, cfg, named(o, ":pub")), sub(ex, cfg, named(o, ":sub"), redis::pubsub_mode::sharded)
+            : node{cfg.host, cfg.port}, pub(ex, cfg, named(o, ":pub")),
+              sub(ex, cfg, named(o, ":sub"), redis::pubsub_mode::sharded)
         {
         }
         bool ready() const noexcept
         {
             return pub.state() == redis::connection_state::ready && sub.state() == redis::connection_state::ready;
         }
+        redis::node_address node;
         redis::connection pub;
         redis::subscriber sub;
     };
@@ -321,11 +324,9 @@ private:
             ++counts.map_reads;
             for (auto& entry : channels)
                 place(entry);
+            const auto& masters = map->masters(); // read afresh: each serves a slot
             for (auto it = shards.begin(); it != shards.end();) {
-                bool named = false;
-                for (const auto& master : map->masters())
-                    named = named || master == it->first;
-                if (named && serves_a_slot(it->first)) {
+                if (std::find(masters.begin(), masters.end(), it->first) != masters.end()) {
                     ++it;
                     continue;
                 }
@@ -339,14 +340,6 @@ private:
             waiting.clear();
             for (auto& p : waiting_publishes)
                 publish(std::move(p));
-        }
-
-        bool serves_a_slot(const redis::node_address& node) const
-        {
-            for (std::uint16_t s = 0; s < redis::slot_count; ++s)
-                if (map->master(s) == node)
-                    return true;
-            return false;
         }
 
         // ---- channels ----
@@ -377,7 +370,6 @@ private:
             const auto redirect = redis::parse_redirect(why);
             if (redirect && map && !redirect->ask)
                 map->move(redirect->slot, redirect->to);
-            const auto from_node = node_of(from);
             for (const auto& name : lost) {
                 auto it = channels.find(name);
                 if (it == channels.end() || it->second != from)
@@ -385,7 +377,7 @@ private:
                 it->second = nullptr; // waits for a map that names another node
                 ++unplaced;
                 ++counts.moved;
-                if (map && map->master(redis::hash_slot(name)) != from_node)
+                if (map && map->master(redis::hash_slot(name)) != from->node)
                     place(*it);
             }
             read_map();
@@ -473,14 +465,6 @@ private:
                 if (mine.get() == sh)
                     return true;
             return false;
-        }
-
-        redis::node_address node_of(const shard* sh) const
-        {
-            for (const auto& [node, mine] : shards)
-                if (mine.get() == sh)
-                    return node;
-            return {};
         }
 
         redis::config config_for(const redis::node_address& node) const
