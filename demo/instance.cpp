@@ -85,7 +85,7 @@ int main(int argc, char** argv)
         }
 #if BACKPLANE_DEMO_WITH_REDIS
         if (s.broker == "redis-sharded") { // --redis lists seed nodes; no presence: its map is one Redis's
-            auto seeds = broker::redis_sharded::parse_seeds(s.redis);
+            auto seeds = redis::parse_seeds(s.redis);
             for (auto& seed : seeds)
                 if (s.redis_password)
                     seed.password = *s.redis_password;

@@ -4,6 +4,7 @@
 #include <backplane/broker/redis_streams.hpp>
 #include <backplane/locator/redis_presence.hpp>
 #include <backplane/redis/cluster_map.hpp>
+#include <backplane/redis/cluster_watch.hpp>
 #include <backplane/redis/config.hpp>
 #include <backplane/redis/connection.hpp>
 #include <backplane/redis/inbox.hpp>

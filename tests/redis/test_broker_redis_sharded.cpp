@@ -356,13 +356,13 @@ TEST_CASE("sharded: the slot of a busy room migrated to another master: delivery
 
 TEST_CASE("sharded: a list of seeds is read, and a seed that is down is skipped")
 {
-    auto seeds = broker::redis_sharded::parse_seeds("redis://u:p@10.0.0.1:7000,10.0.0.2:7001,redis://10.0.0.3:7002");
+    auto seeds = redis::parse_seeds("redis://u:p@10.0.0.1:7000,10.0.0.2:7001,redis://10.0.0.3:7002");
     REQUIRE(seeds.size() == 3);
     CHECK(seeds[1].host == "10.0.0.2");
     CHECK(seeds[1].port == 7001);
     CHECK(seeds[1].password == "p");
     CHECK(seeds[2].password.empty());
-    CHECK_THROWS_AS(broker::redis_sharded::parse_seeds("redis://a:1,b:notaport"), std::invalid_argument);
+    CHECK_THROWS_AS(redis::parse_seeds("redis://a:1,b:notaport"), std::invalid_argument);
 
     redis_cluster_server cluster(3, 0);
     asio::io_context io;

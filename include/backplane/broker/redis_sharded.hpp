@@ -39,6 +39,7 @@
 #include <backplane/error.hpp>
 #include <backplane/policies.hpp>
 #include <backplane/redis/cluster_map.hpp>
+#include <backplane/redis/cluster_watch.hpp>
 #include <backplane/redis/config.hpp>
 #include <backplane/redis/connection.hpp>
 #include <backplane/redis/options.hpp>
@@ -110,8 +111,7 @@ public:
         : state_(std::make_shared<state>(ex, std::move(seeds), std::move(options)))
     {
         state_->self = state_;
-        state_->read_map();
-        state_->watch();
+        state_->start_watch();
     }
 
     /// As above, with the seeds read from "redis://host:port,host:port,...":
@@ -119,7 +119,7 @@ public:
     /// and password.
     /// @throws std::invalid_argument on a malformed list.
     redis_sharded(asio::any_io_executor ex, std::string_view urls, redis_sharded_options options = {})
-        : redis_sharded(std::move(ex), parse_seeds(urls), std::move(options))
+        : redis_sharded(std::move(ex), redis::parse_seeds(urls), std::move(options))
     {
     }
 
@@ -129,27 +129,6 @@ public:
     {
         if (state_)
             state_->stop();
-    }
-
-    /// Reads "redis://[user:password@]host:port,host:port,redis://host:port".
-    /// @throws std::invalid_argument on a malformed entry.
-    static std::vector<redis::config> parse_seeds(std::string_view urls)
-    {
-        std::vector<redis::config> seeds;
-        while (!urls.empty()) {
-            const auto comma = urls.find(',');
-            const auto item = urls.substr(0, comma);
-            urls = comma == std::string_view::npos ? std::string_view() : urls.substr(comma + 1);
-            if (item.find("://") != std::string_view::npos || seeds.empty()) {
-                seeds.push_back(redis::parse_url(item));
-                continue;
-            }
-            auto c = redis::parse_url("redis://" + std::string(item)); // host:port, the first seed's user and password
-            c.user = seeds.front().user;
-            c.password = seeds.front().password;
-            seeds.push_back(std::move(c));
-        }
-        return seeds;
     }
 
     const asio::any_io_executor& get_executor() const noexcept { return state_->executor; }
@@ -204,6 +183,7 @@ public:
     redis_sharded_stats stats() const noexcept
     {
         auto s = state_->counts;
+        s.map_reads = state_->watch.reads();
         s.shards = state_->shards.size();
         for (const auto& [node, sh] : state_->shards) {
             s.received += sh->sub.stats().received;
@@ -240,80 +220,30 @@ private:
     // outlive a move of the broker; `self` lets them find it while it lives.
     struct state {
         state(asio::any_io_executor ex, std::vector<redis::config> s, redis_sharded_options o)
-            : executor(ex), seeds(std::move(s)), options(std::move(o)), map_timer(ex), watch_timer(ex)
+            : executor(ex), options(std::move(o)), watch(ex, std::move(s), watch_options(options))
         {
-            if (seeds.empty())
-                throw std::invalid_argument("redis_sharded: no seed node");
-            for (const auto& seed : seeds)
-                if (!seed.unix_path.empty())
-                    throw std::invalid_argument("redis_sharded: a cluster node is reached by host and port");
         }
 
         // ---- the map ----
 
-        // Asks the nodes in turn (the masters that are up first, then the
-        // seeds) until one answers CLUSTER SLOTS with every slot served.
-        void read_map()
+        void start_watch()
         {
-            if (reading) {
-                read_again = true;
-                return;
-            }
-            reading = true;
-            read_again = false;
-            candidates.clear();
-            for (const auto& [node, sh] : shards)
-                if (sh->pub.state() == redis::connection_state::ready)
-                    candidates.push_back(node);
-            for (const auto& seed : seeds)
-                candidates.push_back({seed.host, seed.port});
-            ask_next();
-        }
-
-        void ask_next()
-        {
-            if (candidates.empty()) {
-                map_asker.reset();
-                return map_read_done();
-            }
-            const redis::node_address node = candidates.front();
-            candidates.erase(candidates.begin());
-            map_asker.emplace(executor, config_for(node), named(options, ":map"));
-            const auto attempt = ++attempts;
-            map_timer.expires_after(options.map_timeout);
-            map_timer.async_wait([w = self, attempt](std::error_code ec) {
-                auto s = w.lock();
-                if (!ec && s && s->attempts == attempt)
-                    s->ask_next();
-            });
-            map_asker->execute({"CLUSTER", "SLOTS"}, [w = self, attempt, node](std::error_code ec, const redis::reply& r) {
-                auto s = w.lock();
-                if (!s || s->attempts != attempt)
-                    return;
-                auto read = ec ? std::nullopt : redis::slot_map::from_cluster_slots(r, node);
-                if (!read)
-                    return asio::post(s->executor, [w] {
-                        if (auto again = w.lock())
-                            again->ask_next();
-                    });
-                ++s->attempts; // the timer's wait is stale now
-                s->map_timer.cancel();
-                s->apply(std::move(*read));
-                asio::post(s->executor, [w] { // the asker's own handler is running
-                    if (auto after = w.lock()) {
-                        after->map_asker.reset();
-                        after->map_read_done();
-                    }
-                });
-            });
-        }
-
-        void map_read_done()
-        {
-            reading = false;
-            last_read = std::chrono::steady_clock::now();
-            if (read_again)
-                read_map();
+            watch.start({[w = self] {
+                             std::vector<redis::node_address> ready;
+                             if (auto s = w.lock())
+                                 for (const auto& [node, sh] : s->shards)
+                                     if (sh->pub.state() == redis::connection_state::ready)
+                                         ready.push_back(node);
+                             return ready;
+                         },
+                         [w = self] {
+                             auto s = w.lock();
+                             return s && s->settled();
+                         },
+                         [w = self](redis::slot_map m) {
+                             if (auto s = w.lock())
+                                 s->apply(std::move(m));
+                         }});
         }
 
         // The new map: every channel to its owner, masters no longer named
@@ -321,7 +251,6 @@ private:
         void apply(redis::slot_map m)
         {
             map = std::move(m);
-            ++counts.map_reads;
             for (auto& entry : channels)
                 place(entry);
             const auto& masters = map->masters(); // read afresh: each serves a slot
@@ -380,7 +309,7 @@ private:
                 if (map && map->master(redis::hash_slot(name)) != from->node)
                     place(*it);
             }
-            read_map();
+            watch.read();
         }
 
         // ---- publishing ----
@@ -423,7 +352,7 @@ private:
                 }
                 if (s->map)
                     s->map->move(redirect->slot, redirect->to);
-                s->read_map();
+                s->watch.read();
                 s->publish(std::move(p));
             });
         }
@@ -467,14 +396,7 @@ private:
             return false;
         }
 
-        redis::config config_for(const redis::node_address& node) const
-        {
-            redis::config c = seeds.front();
-            c.host = node.host;
-            c.port = node.port;
-            c.database = 0; // a cluster has one
-            return c;
-        }
+        redis::config config_for(const redis::node_address& node) const { return watch.config_for(node); }
 
         // ---- watching ----
 
@@ -486,22 +408,6 @@ private:
                 if (!sh->ready())
                     return false;
             return true;
-        }
-
-        // Every retry_interval: the map read again if something is not
-        // settled, or refresh_interval passed.
-        void watch()
-        {
-            watch_timer.expires_after(options.retry_interval);
-            watch_timer.async_wait([w = self](std::error_code ec) {
-                auto s = w.lock();
-                if (ec || !s)
-                    return;
-                const auto now = std::chrono::steady_clock::now();
-                if (!s->map || !s->settled() || now - s->last_read >= s->options.refresh_interval)
-                    s->read_map();
-                s->watch();
-            });
         }
 
         // Every publisher answers a PING (so every publish before it is
@@ -543,9 +449,7 @@ private:
 
         void stop()
         {
-            map_timer.cancel();
-            watch_timer.cancel();
-            map_asker.reset();
+            watch.stop();
             shards.clear();
             on_message = nullptr;
         }
@@ -558,7 +462,6 @@ private:
         };
 
         asio::any_io_executor executor;
-        std::vector<redis::config> seeds;
         redis_sharded_options options;
         std::weak_ptr<state> self;
         backplane::message_handler on_message;
@@ -567,15 +470,14 @@ private:
         std::unordered_map<std::string, shard*> channels; // wanted, and where (nullptr: waiting for a node)
         std::size_t unplaced = 0;                         // channels waiting for a node
         std::vector<std::shared_ptr<outgoing>> waiting;   // published before the first map
-        // Reading the map.
-        bool reading = false, read_again = false;
-        std::vector<redis::node_address> candidates;
-        std::optional<redis::connection> map_asker;
-        std::uint64_t attempts = 0;
-        asio::steady_timer map_timer, watch_timer;
-        std::chrono::steady_clock::time_point last_read{};
+        redis::cluster_watch watch;
         redis_sharded_stats counts;
     };
+
+    static redis::cluster_watch_options watch_options(const redis_sharded_options& o)
+    {
+        return {named(o, ":map"), o.refresh_interval, o.retry_interval, o.map_timeout};
+    }
 
     static redis::connection_options named(const redis_sharded_options& o, const char* suffix)
     {
