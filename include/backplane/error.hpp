@@ -50,6 +50,9 @@ enum class error {
     forbidden,
     /// The connection is in hub_options::max_rooms_per_connection rooms already.
     too_many_rooms,
+    /// On a Redis Cluster, a channel's stream or a user's inbox would not be
+    /// in the channel's slot (channel names need a hash tag there).
+    cross_slot,
 };
 
 namespace detail {
@@ -79,6 +82,7 @@ public:
         case error::token_expired: return "token expired";
         case error::forbidden: return "forbidden";
         case error::too_many_rooms: return "too many rooms for one connection";
+        case error::cross_slot: return "a key would not be in its channel's cluster slot";
         }
         return "unknown backplane error";
     }

@@ -7,6 +7,7 @@
 #include "../scenarios.hpp"
 #include "../support/redis_cluster_server.hpp"
 #include "redis_cluster.hpp"
+#include "sharded_cluster.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -21,90 +22,8 @@
 using namespace backplane;
 using namespace backplane::test;
 using strings = std::vector<std::string>;
-using sharded_hub = basic_hub<transport::memory, broker::redis_sharded>;
+using sharded_cluster = basic_sharded_cluster<broker::redis_sharded, broker::redis_sharded_options>;
 
-namespace {
-
-// N hubs, "i1".."iN", each with its own sharded broker on one cluster: the
-// Cluster of scenarios.hpp.
-struct sharded_cluster {
-    sharded_cluster(const redis_cluster_server& cluster, int n, broker::redis_sharded_options base = {},
-                    hub_options hub_base = {})
-    {
-        for (int i = 0; i < n; ++i) {
-            hub_options options = hub_base;
-            options.instance_id = "i" + std::to_string(i + 1);
-            auto bo = base;
-            bo.client_name = options.instance_id;
-            hubs.push_back(std::make_unique<sharded_hub>(
-                transport::memory{}, broker::redis_sharded(io.get_executor(), "redis://" + cluster.seeds(), bo),
-                options));
-        }
-        REQUIRE(run_until(io, [&] { return connected(); }, 10000ms));
-    }
-
-    sharded_hub& operator[](int i) { return *hubs[i]; }
-
-    bool connected()
-    {
-        for (auto& h : hubs)
-            if (!h->broker().connected())
-                return false;
-        return true;
-    }
-
-    std::pair<transport::memory::connection_handle, connection_id> connect(int i, std::string_view user)
-    {
-        auto c = transport::memory::make_connection();
-        std::error_code ec;
-        const auto id = hubs[i]->open(c, user, ec);
-        REQUIRE_FALSE(ec);
-        return {c, id};
-    }
-
-    // Every publish answered and delivered, every subscription in effect.
-    void run()
-    {
-        REQUIRE(run_until(io, [&] { return connected(); }, 10000ms));
-        std::size_t left = hubs.size();
-        for (auto& h : hubs)
-            h->broker().ping([&](std::error_code ec) {
-                CHECK_FALSE(ec);
-                --left;
-            });
-        REQUIRE(run_until(io, [&] { return left == 0; }));
-    }
-    void settle() { run(); }
-
-    asio::io_context io;
-    std::vector<std::unique_ptr<sharded_hub>> hubs;
-};
-
-// The index of the cluster node at `node`.
-std::size_t index_of(redis_cluster_server& cluster, const redis::node_address& node)
-{
-    for (std::size_t i = 0; i < cluster.size(); ++i)
-        if (cluster.node(i).port() == node.port)
-            return i;
-    FAIL("no node at port " << node.port);
-    return 0;
-}
-
-// Names "<prefix>N" until one lives on `node`.
-std::string channel_on(const broker::redis_sharded& b, const redis::node_address& node, const std::string& prefix,
-                       const std::string& tier = "chat:room:")
-{
-    for (int i = 0;; ++i) {
-        const auto name = prefix + std::to_string(i);
-        if (*b.node_of(tier + name) == node)
-            return name;
-    }
-}
-
-// The number in "m<number>".
-int number(const std::string& text) { return std::stoi(text.substr(1)); }
-
-} // namespace
 
 TEST_CASE("sharded: a broadcast reaches every connection on every hub, the sender's too")
 {

@@ -8,6 +8,7 @@
 
 #include "../scenarios.hpp"
 #include "redis_cluster.hpp"
+#include "stream_frames.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -23,36 +24,6 @@ using namespace backplane::test;
 using strings = std::vector<std::string>;
 
 namespace {
-
-// Frames are "id|payload", so that a client knows what it last received.
-hub_options with_ids()
-{
-    hub_options o;
-    o.replay_page = 50;
-    o.build_frame = [](const message_view& m, std::string& out) {
-        out.append(m.broker_id).append("|").append(m.payload);
-    };
-    return o;
-}
-
-std::string payload_of(const std::string& frame) { return frame.substr(frame.find('|') + 1); }
-std::string id_of(const std::string& frame) { return frame.substr(0, frame.find('|')); }
-
-strings payloads(const transport::memory::connection_handle& c)
-{
-    strings out;
-    for (const auto& t : c->texts())
-        out.push_back(payload_of(t));
-    return out;
-}
-
-strings numbered(int from, int to)
-{
-    strings out;
-    for (int i = from; i <= to; ++i)
-        out.push_back("m" + std::to_string(i));
-    return out;
-}
 
 // N hubs ("i1".."iN"), each with its own redis_streams broker on one server:
 // the Cluster of scenarios.hpp, settled once started.

@@ -48,7 +48,6 @@
 
 #include <asio/any_io_executor.hpp>
 #include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -415,36 +414,17 @@ private:
         // then every subscriber (so they have arrived).
         void ping_all(redis::done_handler done)
         {
-            all_shards([](shard& sh, redis::done_handler one) {
-                sh.pub.execute({"PING"}, [one](std::error_code ec, const redis::reply&) { one(ec); });
+            redis::for_each_node(executor, shards, [](std::unique_ptr<shard>& sh, redis::done_handler one) {
+                sh->pub.execute({"PING"}, [one](std::error_code ec, const redis::reply&) { one(ec); });
             },
             [w = self, done = std::move(done)](std::error_code ec) mutable {
                 auto s = w.lock();
                 if (ec || !s)
                     return done(ec ? ec : make_error_code(error::operation_aborted));
-                s->all_shards([](shard& sh, redis::done_handler one) { sh.sub.ping(std::move(one)); }, std::move(done));
+                redis::for_each_node(s->executor, s->shards, [](std::unique_ptr<shard>& sh, redis::done_handler one) {
+                    sh->sub.ping(std::move(one));
+                }, std::move(done));
             });
-        }
-
-        // Calls each(shard, one) for every shard, then done(ec) once: with
-        // the first error, or none once every one() was called. Later.
-        template <class Each>
-        void all_shards(Each each, redis::done_handler done)
-        {
-            auto left = std::make_shared<std::size_t>(shards.size() + 1);
-            auto shared_done = std::make_shared<redis::done_handler>(std::move(done));
-            auto one = [left, shared_done](std::error_code ec) {
-                if (!*shared_done)
-                    return;
-                if (ec || --*left == 0) {
-                    auto d = std::move(*shared_done);
-                    *shared_done = nullptr;
-                    d(ec);
-                }
-            };
-            for (auto& [node, sh] : shards)
-                each(*sh, one);
-            asio::post(executor, [one]() mutable { one({}); });
         }
 
         void stop()
@@ -454,19 +434,12 @@ private:
             on_message = nullptr;
         }
 
-        struct node_hash {
-            std::size_t operator()(const redis::node_address& n) const
-            {
-                return std::hash<std::string>()(n.host) ^ (std::size_t(n.port) << 1);
-            }
-        };
-
         asio::any_io_executor executor;
         redis_sharded_options options;
         std::weak_ptr<state> self;
         backplane::message_handler on_message;
         std::optional<redis::slot_map> map;
-        std::unordered_map<redis::node_address, std::unique_ptr<shard>, node_hash> shards;
+        std::unordered_map<redis::node_address, std::unique_ptr<shard>, redis::node_hash> shards;
         std::unordered_map<std::string, shard*> channels; // wanted, and where (nullptr: waiting for a node)
         std::size_t unplaced = 0;                         // channels waiting for a node
         std::vector<std::shared_ptr<outgoing>> waiting;   // published before the first map

@@ -48,6 +48,7 @@
 #include <backplane/detail/name_pattern.hpp>
 #include <backplane/error.hpp>
 #include <backplane/policies.hpp>
+#include <backplane/redis/cluster_map.hpp>
 #include <backplane/redis/config.hpp>
 #include <backplane/redis/connection.hpp>
 #include <backplane/redis/inbox.hpp>
@@ -127,6 +128,8 @@ namespace detail {
 struct streams_state;
 } // namespace detail
 
+class redis_sharded_streams;
+
 /// The Redis Streams broker policy. Movable; the destructor closes both
 /// connections, and no handler is called after it.
 class redis_streams {
@@ -136,7 +139,10 @@ public:
     /// @throws std::invalid_argument on a key pattern that lacks its
     /// placeholder, a zero max_length or resume_page, or an idle_expiry
     /// below zero or above ten years (0 is never).
-    redis_streams(asio::any_io_executor ex, redis::config server, redis_streams_options options = {});
+    redis_streams(asio::any_io_executor ex, redis::config server, redis_streams_options options = {})
+        : redis_streams(std::move(ex), std::move(server), std::move(options), redis::pubsub_mode::classic)
+    {
+    }
 
     /// As above, with the server read from a URL.
     /// @throws std::invalid_argument on a malformed URL.
@@ -201,6 +207,11 @@ public:
     redis::subscriber& subscriber() noexcept;
 
 private:
+    friend class redis_sharded_streams; // a broker per master of a cluster
+
+    redis_streams(asio::any_io_executor ex, const redis::config& server, redis_streams_options options,
+                  redis::pubsub_mode mode);
+
     std::shared_ptr<detail::streams_state> state_;
 };
 

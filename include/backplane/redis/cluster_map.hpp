@@ -46,6 +46,14 @@ struct node_address {
     friend bool operator!=(const node_address& a, const node_address& b) { return !(a == b); }
 };
 
+/// Hashes a node_address, for maps keyed by node.
+struct node_hash {
+    std::size_t operator()(const node_address& n) const
+    {
+        return std::hash<std::string>()(n.host) ^ (std::size_t(n.port) << 1);
+    }
+};
+
 /// A redirection: MOVED or ASK.
 struct redirect {
     bool ask = false;     ///< ASK (once, during a migration); else MOVED

@@ -61,6 +61,28 @@ inline std::vector<config> parse_seeds(std::string_view urls)
     return seeds;
 }
 
+/// Calls each(node, one) for every element of `nodes` (a map of node to
+/// connections), then done(ec) once: with the first error, or none once every
+/// one() was called. Later, on `ex`.
+template <class Nodes, class Each>
+void for_each_node(const asio::any_io_executor& ex, Nodes& nodes, Each each, done_handler done)
+{
+    auto left = std::make_shared<std::size_t>(nodes.size() + 1);
+    auto shared_done = std::make_shared<done_handler>(std::move(done));
+    auto one = [left, shared_done](std::error_code ec) {
+        if (!*shared_done)
+            return;
+        if (ec || --*left == 0) {
+            auto d = std::move(*shared_done);
+            *shared_done = nullptr;
+            d(ec);
+        }
+    };
+    for (auto& [node, n] : nodes)
+        each(n, one);
+    asio::post(ex, [one]() mutable { one({}); });
+}
+
 /// Settings of a cluster_watch.
 struct cluster_watch_options {
     /// Settings of the connection that reads the map.

@@ -14,7 +14,8 @@ namespace detail {
 
 // KEYS[1] the stream, KEYS[2] (optional) the inbox, KEYS[3] (optional, with
 // the inbox) the user's known key; ARGV: channel, max length, "~" or "=",
-// data, inbox max length, expiry in seconds (0: none). A direct message to a
+// data, inbox max length, expiry in seconds (0: none), PUBLISH or SPUBLISH
+// (on a cluster: the stream's slot is the channel's). A direct message to a
 // user not known writes and publishes nothing: nobody can be subscribed to
 // it, and its stream would be a key for a made-up name.
 // One script, so that the live order on every subscriber is the stream's id
@@ -28,7 +29,7 @@ inline constexpr std::string_view publish_script = R"lua(
 if #KEYS > 2 and redis.call('EXISTS', KEYS[3]) == 0 then return {'', 2} end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], ARGV[2], '*', 'd', ARGV[4])
 if ARGV[6] ~= '0' and id:sub(-2) == '-0' then redis.call('EXPIRE', KEYS[1], ARGV[6]) end
-local n = redis.call('PUBLISH', ARGV[1], id .. ' ' .. ARGV[4])
+local n = redis.call(ARGV[7], ARGV[1], id .. ' ' .. ARGV[4])
 if n == 0 and #KEYS > 1 then
   local kept = redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], ARGV[5], '*', 'i', id, 'd', ARGV[4])
   if ARGV[6] ~= '0' and kept:sub(-2) == '-0' then redis.call('EXPIRE', KEYS[2], ARGV[6]) end
@@ -66,7 +67,8 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
         std::vector<std::function<void()>> waiting; // reads sent once confirmed
     };
 
-    streams_state(asio::any_io_executor ex, const redis::config& server, redis_streams_options o)
+    streams_state(asio::any_io_executor ex, const redis::config& server, redis_streams_options o,
+                  redis::pubsub_mode mode)
         : executor(ex),
           options(std::move(o)),
           stream_key(options.stream_key, "{channel}"),
@@ -76,14 +78,22 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
                         : std::optional<backplane::detail::name_pattern>(std::in_place, options.inbox.known_key,
                                                                          "{user}")),
           publisher(ex, server, named(":pub")),
-          subscriber(ex, server, named(":sub")),
+          subscriber(ex, server, named(":sub"), mode),
           max_length(std::to_string(options.max_length)),
           inbox_length(std::to_string(options.inbox.max_length)),
           trim(options.approximate_trim ? "~" : "="),
-          expiry(redis::expiry_argument(options.idle_expiry))
+          expiry(redis::expiry_argument(options.idle_expiry)),
+          publish_command(mode == redis::pubsub_mode::sharded ? "SPUBLISH" : "PUBLISH")
     {
-        if (options.max_length == 0 || options.resume_page == 0)
+        validate(options);
+    }
+
+    // What the member initializers above do not check themselves.
+    static void validate(const redis_streams_options& o)
+    {
+        if (o.max_length == 0 || o.resume_page == 0)
             throw std::invalid_argument("backplane: redis_streams needs max_length and resume_page > 0");
+        (void)redis::expiry_argument(o.idle_expiry);
     }
 
     redis::connection_options named(const char* suffix) const
@@ -110,6 +120,39 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
         remove_lua.load(publisher);
     }
 
+    // ---- commands ----------------------------------------------------------
+
+    // Every command, and every script (`lua`), goes to the publisher. On a
+    // cluster (broker::redis_sharded_streams) `cluster` sends elsewhere one
+    // that its node answered with MOVED or ASK, and one that never left: its
+    // node was let go of while the command waited for the connection (one
+    // that was sent and lost fails with error::connection_lost, not
+    // resent: it may have run).
+    struct cluster_hooks {
+        std::function<void(const redis::redirect&, std::string_view lua, std::vector<std::string> args,
+                           redis::reply_handler done)>
+            follow;
+        std::function<void(std::string_view lua, std::vector<std::string> args, redis::reply_handler done)> reroute;
+    };
+
+    void send(const redis::script* lua, std::vector<std::string> args, redis::reply_handler done)
+    {
+        if (cluster) {
+            done = [hooks = cluster, source = lua ? lua->source() : std::string_view(), again = args,
+                    done = std::move(done)](std::error_code ec, const redis::reply& r) mutable {
+                if (ec == error::operation_aborted)
+                    return hooks->reroute(source, std::move(again), std::move(done));
+                const auto to = ec == error::server_error ? redis::parse_redirect(r.text) : std::nullopt;
+                if (!to)
+                    return done(ec, r);
+                hooks->follow(*to, source, std::move(again), std::move(done));
+            };
+        }
+        if (lua)
+            return lua->run(publisher, std::move(args), std::move(done));
+        publisher.execute(args, std::move(done));
+    }
+
     // ---- publish -----------------------------------------------------------
 
     // With `user`: a direct message, kept in the user's inbox if nobody receives it.
@@ -117,7 +160,7 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
     {
         ++stats.published;
         std::vector<std::string> args;
-        args.reserve(9);
+        args.reserve(10);
         args.emplace_back(user.empty() ? "1" : known_key ? "3" : "2");
         args.push_back(stream_key.name(channel));
         if (!user.empty()) {
@@ -131,8 +174,9 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
         args.emplace_back(data);
         args.push_back(inbox_length);
         args.push_back(expiry); /* short: no allocation of its own */
+        args.emplace_back(publish_command);
         std::weak_ptr<streams_state> w = shared_from_this();
-        publish_lua.run(publisher, std::move(args), [w, done = std::move(done)](std::error_code ec, const redis::reply& r) {
+        send(&publish_lua, std::move(args), [w, done = std::move(done)](std::error_code ec, const redis::reply& r) {
             auto s = w.lock();
             if (!s)
                 return;
@@ -154,7 +198,7 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
         if (known_key)
             args.push_back(known_key->name(user));
         args.insert(args.end(), {inbox_length, expiry, std::string(data)});
-        store_lua.run(publisher, std::move(args),
+        send(&store_lua, std::move(args),
                       [w, done = std::move(done)](std::error_code ec, const redis::reply& r) {
                           auto s = w.lock();
                           if (!s)
@@ -196,6 +240,38 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
         subscriber.unsubscribe(channel);
         for (auto& read : waiting) /* their done is still owed; the read is harmless */
             read();
+    }
+
+    // A channel going to another node's state (broker::redis_sharded_streams):
+    // where the hub is in its stream, and the reads waiting for it.
+    struct handover {
+        std::optional<backplane::detail::catch_up> seam;
+        std::vector<std::function<void()>> waiting;
+    };
+
+    // Lets go of `channel`: its node no longer serves its slot.
+    handover release(std::string_view channel)
+    {
+        handover out;
+        auto* ch = find(channel);
+        if (!ch)
+            return out;
+        out.seam = ch->seam;
+        out.waiting = std::move(ch->waiting);
+        channels.erase(lookup);
+        subscriber.unsubscribe(channel);
+        return out;
+    }
+
+    // Takes `channel` over: subscribed here, and once confirmed, its stream
+    // read after where the hub is (this node has the stream now).
+    void adopt(std::string_view channel, handover h)
+    {
+        subscribe(channel);
+        auto* ch = find(channel);
+        ch->waiting = std::move(h.waiting);
+        if ((ch->seam = h.seam))
+            ch->seam->restart();
     }
 
     channel_state* find(std::string_view channel)
@@ -321,13 +397,13 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
         const auto gen = ch.generation, token = ch.resume_token;
         auto found = std::make_shared<bool>(true);
         if (first)
-            publisher.execute({"XRANGE", ch.key, after, after, "COUNT", "1"},
-                              [found](std::error_code ec, const redis::reply& r) { *found = ec || !r.elements.empty(); });
-        publisher.execute({"XRANGE", ch.key, "(" + after, "+", "COUNT", std::to_string(options.resume_page)},
-                          [w, name, gen, token, first, found](std::error_code ec, const redis::reply& r) {
-                              if (auto s = w.lock())
-                                  s->on_resume_page(name, gen, token, ec, r, first, *found);
-                          });
+            send(nullptr, {"XRANGE", ch.key, after, after, "COUNT", "1"},
+                 [found](std::error_code ec, const redis::reply& r) { *found = ec || !r.elements.empty(); });
+        send(nullptr, {"XRANGE", ch.key, "(" + after, "+", "COUNT", std::to_string(options.resume_page)},
+             [w, name, gen, token, first, found](std::error_code ec, const redis::reply& r) {
+                 if (auto s = w.lock())
+                     s->on_resume_page(name, gen, token, ec, r, first, *found);
+             });
     }
 
     channel_state* current(const std::string& name, std::uint64_t gen, std::uint64_t token)
@@ -395,21 +471,21 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
             auto failed = std::make_shared<std::error_code>();
             // The range first, then whether `after` is still there: found
             // then, it was there during the range too (trimming only removes).
-            s->publisher.execute({"XRANGE", key, "(" + after, "+", "COUNT", std::to_string(count)},
-                                 [page, failed](std::error_code ec, const redis::reply& r) {
-                                     if (ec)
-                                         *failed = ec;
-                                     else
-                                         page->entries = entries_of(r);
-                                 });
-            s->publisher.execute({"XRANGE", key, after, after, "COUNT", "1"},
-                                 [w, page, failed, done = std::move(done)](std::error_code ec, const redis::reply& r) {
-                                     if (!w.lock())
-                                         return;
-                                     if (!ec && !*failed)
-                                         page->cursor_found = !r.elements.empty();
-                                     done(*failed ? *failed : ec, std::move(*page));
-                                 });
+            s->send(nullptr, {"XRANGE", key, "(" + after, "+", "COUNT", std::to_string(count)},
+                    [page, failed](std::error_code ec, const redis::reply& r) {
+                        if (ec)
+                            *failed = ec;
+                        else
+                            page->entries = entries_of(r);
+                    });
+            s->send(nullptr, {"XRANGE", key, after, after, "COUNT", "1"},
+                    [w, page, failed, done = std::move(done)](std::error_code ec, const redis::reply& r) {
+                        if (!w.lock())
+                            return;
+                        if (!ec && !*failed)
+                            page->cursor_found = !r.elements.empty();
+                        done(*failed ? *failed : ec, std::move(*page));
+                    });
         });
     }
 
@@ -422,7 +498,7 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
             auto s = w.lock();
             if (!s)
                 return;
-            s->publisher.execute(args, [w, done = std::move(done)](std::error_code ec, const redis::reply& r) {
+            s->send(nullptr, std::move(args), [w, done = std::move(done)](std::error_code ec, const redis::reply& r) {
                 if (w.lock())
                     done(ec, ec ? std::vector<offline_message>{} : redis::inbox::entries(r));
             });
@@ -435,15 +511,15 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
     void mark_known(std::string_view user)
     {
         if (known_key)
-            publisher.execute(redis::inbox::mark_command(known_key->name(user), expiry),
-                              [](std::error_code, const redis::reply&) {});
+            send(nullptr, redis::inbox::mark_command(known_key->name(user), expiry),
+                 [](std::error_code, const redis::reply&) {});
     }
 
     void remove_offline(std::string_view user, std::vector<std::string> entries, publish_handler done)
     {
         std::weak_ptr<streams_state> w = shared_from_this();
         entries.insert(entries.begin(), {"1", inbox_key.name(user)});
-        remove_lua.run(publisher, std::move(entries),
+        send(&remove_lua, std::move(entries),
                        [w, done = std::move(done)](std::error_code ec, const redis::reply& r) {
                            auto s = w.lock();
                            if (!s)
@@ -462,6 +538,8 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
     redis::connection publisher;
     redis::subscriber subscriber;
     const std::string max_length, inbox_length, trim, expiry;
+    const std::string_view publish_command;
+    std::shared_ptr<const cluster_hooks> cluster; // set on a cluster
     redis::script publish_lua{publish_script};
     redis::script store_lua{redis::inbox::store_script};
     redis::script remove_lua{redis::inbox::remove_script};
@@ -476,8 +554,9 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
 
 } // namespace detail
 
-inline redis_streams::redis_streams(asio::any_io_executor ex, redis::config server, redis_streams_options options)
-    : state_(std::make_shared<detail::streams_state>(ex, server, std::move(options)))
+inline redis_streams::redis_streams(asio::any_io_executor ex, const redis::config& server,
+                                    redis_streams_options options, redis::pubsub_mode mode)
+    : state_(std::make_shared<detail::streams_state>(ex, server, std::move(options), mode))
 {
     state_->start();
 }
