@@ -36,7 +36,7 @@ struct settings {
     std::string instance_id;
     std::string broker = "memory";
     std::string redis = "redis://127.0.0.1:6379";
-    std::size_t stream_length = 1000; // entries kept per stream (redis-streams)
+    std::size_t stream_length = 1000; // entries kept per stream (redis-streams, redis-sharded-streams)
     std::size_t global_channels = 1;  // broadcasts spread over this many channels (redis-sharded)
     // A stream or inbox nothing is written to for this long is deleted (the
     // Redis brokers' idle_expiry, and its default); 0: never.
@@ -139,13 +139,13 @@ inline settings parse_args(int argc, char** argv)
     app.add_option("--address", s.address, "address to listen on");
     app.add_option("--instance-id", s.instance_id, "this instance's name (default: a random one)");
     app.add_option("--broker", s.broker, "the backplane")
-        ->check(CLI::IsMember({"memory", "redis-pubsub", "redis-streams", "redis-sharded"}));
+        ->check(CLI::IsMember({"memory", "redis-pubsub", "redis-streams", "redis-sharded", "redis-sharded-streams"}));
     app.add_option("--redis", s.redis, "redis://[user:password@]host:port[/db]");
     app.add_option("--global-channels", s.global_channels,
                    "broadcasts spread over this many channels, each instance publishing on one: on a Redis "
-                   "Cluster (redis-sharded) one channel is one master's; not with redis-streams or memory")
+                   "Cluster (redis-sharded) one channel is one master's; not with a broker that keeps history")
         ->check(CLI::Range(std::size_t(1), std::size_t(1024)));
-    app.add_option("--stream-length", s.stream_length, "entries kept per stream (redis-streams)")
+    app.add_option("--stream-length", s.stream_length, "entries kept per stream (redis-streams, redis-sharded-streams)")
         ->check(CLI::Range(std::size_t(1), std::size_t(1) << 40));
     app.add_option("--history-expiry", expiry_s,
                    "seconds a stream or inbox nothing is written to is kept in Redis (0: never); a client that "
@@ -259,12 +259,12 @@ inline settings parse_args(int argc, char** argv)
     s.transport.batch_writes = batch_writes == "on";
     s.history_expiry = std::chrono::seconds(expiry_s);
     // One instance: nothing to map; a Redis Cluster: the map's scripts are one Redis's.
-    s.presence = presence == "on" && s.broker != "memory" && s.broker != "redis-sharded";
+    s.presence = presence == "on" && s.broker != "memory" && s.broker.rfind("redis-sharded", 0) != 0;
     const auto fail = [](const char* why) {
         std::fprintf(stderr, "backplane-instance: %s\nRun with --help for more information.\n", why);
         std::exit(2);
     };
-    if (s.global_channels > 1 && (s.broker == "redis-streams" || s.broker == "memory"))
+    if (s.global_channels > 1 && s.broker != "redis-pubsub" && s.broker != "redis-sharded")
         fail("--global-channels above 1 needs a broker without history (redis-pubsub, redis-sharded)");
     if (s.direct == "instance" && !s.presence)
         fail("--direct instance needs --presence on and a Redis broker");

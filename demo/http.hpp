@@ -67,14 +67,14 @@ inline std::string label_value(std::string_view value)
     return out;
 }
 
-/// The /metrics page of an instance whose hub is `hub` on transport `ws`;
-// Whether a broker is on a Redis Cluster (broker::redis_sharded): its stats
-// are of slots and masters.
+// Whether a broker is on a Redis Cluster (broker::redis_sharded,
+// redis_sharded_streams): its stats are of slots and masters.
 template <class Broker, class = void>
 struct on_redis_cluster : std::false_type {};
 template <class Broker>
 struct on_redis_cluster<Broker, std::void_t<decltype(std::declval<Broker&>().stats().map_reads)>> : std::true_type {};
 
+/// The /metrics page of an instance whose hub is `hub` on transport `ws`;
 /// `request_errors` counts the requests answered with an error, `refused`
 /// what the limits refused.
 template <class Hub>
@@ -150,7 +150,7 @@ std::string metrics(Hub& hub, const backplane::transport::websocketpp& ws, std::
         metric("backplane_redis_reconnects_total", "counter", "Reconnects of the Redis connections.", b.reconnects);
         metric("backplane_cluster_shards", "gauge", "Masters of the Redis Cluster connected to now.", b.shards);
         metric("backplane_cluster_map_reads_total", "counter", "Slot maps read (CLUSTER SLOTS).", b.map_reads);
-        metric("backplane_cluster_redirects_total", "counter", "MOVED and ASK followed by publishes.", b.redirects);
+        metric("backplane_cluster_redirects_total", "counter", "MOVED and ASK followed.", b.redirects);
         metric("backplane_cluster_moved_channels_total", "counter",
                "Channels subscribed again on another master (a migration, a failover).", b.moved);
     }
@@ -162,6 +162,9 @@ std::string metrics(Hub& hub, const backplane::transport::websocketpp& ws, std::
         metric("backplane_redis_reconnects_total", "counter", "Reconnects of the Redis connections.", b.reconnects);
         metric("backplane_redis_resubscribed_total", "counter", "Channels subscribed again after reconnects.",
                b.resubscribed);
+    }
+    if constexpr (on_redis || (on_cluster && backplane::has_history_v<broker_type>)) {
+        const auto b = hub.broker().stats();
         metric("backplane_inbox_stored_total", "counter", "Direct messages stored for offline users.", b.inboxed);
         metric("backplane_inbox_delivered_total", "counter", "Inbox entries removed once written to a connection.",
                b.inbox_delivered);

@@ -8,7 +8,9 @@
 //
 // With --broker redis-streams messages are kept in Redis streams: a client
 // that reconnects with ?last_id=ID (and &last_dm_id=ID) is caught up, and
-// direct messages to a user with no connection wait in an inbox.
+// direct messages to a user with no connection wait in an inbox. On a Redis
+// Cluster, --broker redis-sharded (Pub/Sub) or redis-sharded-streams (with
+// history), and --redis lists seed nodes: redis://host:port,host:port.
 //
 // One port serves the WebSocket endpoint (GET /ws, with a token), the chat page
 // (GET /), GET /healthz and GET /metrics (or --metrics-address does, and
@@ -31,6 +33,7 @@
 #if BACKPLANE_DEMO_WITH_REDIS // the build has backplane::redis (hiredis)
 #include <backplane/broker/redis_pubsub.hpp>
 #include <backplane/broker/redis_sharded.hpp>
+#include <backplane/broker/redis_sharded_streams.hpp>
 #include <backplane/broker/redis_streams.hpp>
 #include <backplane/locator/redis_presence.hpp>
 #endif
@@ -84,11 +87,21 @@ int main(int argc, char** argv)
             return serve(io, s, broker::memory(bus, io.get_executor()), locator::none(io.get_executor()));
         }
 #if BACKPLANE_DEMO_WITH_REDIS
-        if (s.broker == "redis-sharded") { // --redis lists seed nodes; no presence: its map is one Redis's
+        if (s.broker.rfind("redis-sharded", 0) == 0) { // --redis lists seed nodes; no presence: its map is one Redis's
             auto seeds = redis::parse_seeds(s.redis);
             for (auto& seed : seeds)
                 if (s.redis_password)
                     seed.password = *s.redis_password;
+            if (s.broker == "redis-sharded-streams") {
+                broker::redis_sharded_streams_options o;
+                o.streams.client_name = s.instance_id;
+                o.streams.max_length = s.stream_length;
+                o.streams.idle_expiry = s.history_expiry;
+                if (s.keep_for_known)
+                    o.streams.inbox.known_key = "known:{{user}}"; // in the user's slot, as the inbox
+                return serve(io, s, broker::redis_sharded_streams(io.get_executor(), std::move(seeds), o),
+                             locator::none(io.get_executor()));
+            }
             broker::redis_sharded_options o;
             o.client_name = s.instance_id;
             return serve(io, s, broker::redis_sharded(io.get_executor(), std::move(seeds), o),

@@ -46,6 +46,8 @@ class server {
     static constexpr bool keeps_history =
         backplane::has_history_v<Broker> && !std::is_same_v<Broker, backplane::broker::memory>;
     static constexpr bool knows_users = !std::is_same_v<Locator, backplane::locator::none>;
+    static constexpr bool cluster_with_history =
+        http::on_redis_cluster<Broker>::value && backplane::has_history_v<Broker>;
     template <class B, class = void>
     struct can_mark : std::false_type {};
     template <class B>
@@ -100,6 +102,12 @@ private:
         o.instance_id = s.instance_id;
         o.max_rooms_per_connection = s.max_rooms;
         o.global_channels = s.global_channels;
+        if constexpr (cluster_with_history) {
+            // A stream, an inbox and their channel in one slot: the room or user is the hash tag.
+            o.global_channel = "chat:{global}";
+            o.room_channel = "chat:room:{{room}}";
+            o.user_channel = "notif:user:{{user}}";
+        }
         o.direct = s.direct == "shared"     ? backplane::direct_routing::shared_channel
                    : s.direct == "instance" ? backplane::direct_routing::instance_channel
                                             : backplane::direct_routing::per_user_channel;

@@ -1,6 +1,6 @@
 // End to end on a Redis Cluster: two backplane-instance processes with
-// --broker redis-sharded on a local cluster (3 masters, 3 replicas), and
-// WebSocket clients on both.
+// --broker redis-sharded or redis-sharded-streams on a local cluster (3
+// masters, 3 replicas), and WebSocket clients on both.
 #include "instance.hpp"
 
 #include "../support/redis_cluster_server.hpp"
@@ -104,4 +104,65 @@ TEST_CASE("cluster: an instance whose seed is a Redis without cluster mode never
         CHECK(std::string(e.what()).find("did not reach Redis") != std::string::npos);
     }
     CHECK_FALSE(i);
+}
+
+TEST_CASE("cluster: with history (redis-sharded-streams), a client back on the other instance catches up and gets its inbox")
+{
+    redis_cluster_server cluster;
+    const std::vector<std::string> flags{"--broker", "redis-sharded-streams"};
+    instance a("a", "redis://" + cluster.seeds(), flags);
+    instance b("b", "redis://" + cluster.seeds(), flags);
+    auto bob = b.connect("bob");
+    const auto channel = [](const std::string& room) { return "chat:room:{" + room + "}"; };
+
+    // Rooms on every master: alice, on a, gets each one's first message.
+    std::set<std::uint16_t> holders;
+    std::vector<std::string> first_ids;
+    {
+        auto alice = a.connect("alice");
+        for (int r = 0; r < 9; ++r) {
+            const auto room = "room" + std::to_string(r);
+            alice->send_text(R"({"op":"join","room":")" + room + R"("})");
+            CHECK(field(parse(alice->read_text()), "type") == "joined");
+            REQUIRE(wait_until([&] { return shard_subscribers(cluster, channel(room)) == 1; }));
+            holders.insert(holder(cluster, channel(room)));
+            bob->send_text(R"({"op":"send","room":")" + room + R"(","text":")" + room + R"(.1"})");
+            auto m = parse(alice->read_text());
+            CHECK(field(m, "room") == room);
+            CHECK(field(m, "text") == room + ".1");
+            first_ids.push_back(field(m, "id"));
+        }
+    }
+    CHECK(holders.size() == 3);
+    REQUIRE(wait_until([&] { return shard_subscribers(cluster, "notif:user:{alice}") == 0; }));
+
+    // While she is away: a second message in every room, and a direct message.
+    for (int r = 0; r < 9; ++r)
+        bob->send_text(R"({"op":"send","room":"room)" + std::to_string(r) + R"(","text":"room)" + std::to_string(r)
+                       + R"(.2"})");
+    bob->send_text(R"({"op":"dm","to":"alice","text":"psst"})");
+    REQUIRE(wait_until([&] { return b.metric("backplane_inbox_stored_total") == 1; }));
+
+    // Back, on b: the direct message from her inbox, then each room from its id.
+    auto alice = b.connect("alice");
+    auto dm = parse(alice->read_text());
+    CHECK(field(dm, "scope") == "dm");
+    CHECK(field(dm, "text") == "psst");
+    for (int r = 0; r < 9; ++r) {
+        const auto room = "room" + std::to_string(r);
+        alice->send_text(R"({"op":"join","room":")" + room + R"(","last_id":")" + first_ids[r] + R"("})");
+        CHECK(field(parse(alice->read_text()), "type") == "joined");
+        auto m = parse(alice->read_text());
+        CHECK(field(m, "room") == room);
+        CHECK(field(m, "text") == room + ".2");
+        auto rec = parse(alice->read_text());
+        CHECK(field(rec, "type") == "recovery");
+        CHECK(field(rec, "recovered") == "true");
+        CHECK(field(rec, "replayed") == "1");
+    }
+    bob->send_text(R"({"op":"send","room":"room0","text":"live"})");
+    CHECK(texts_until(*alice, "live").empty()); // nothing twice
+    CHECK(b.metric("backplane_cluster_shards") == 3);
+    CHECK(b.metric("backplane_inbox_delivered_total") == 1);
+    CHECK(a.metric("backplane_redis_publish_errors_total") == 0);
 }
