@@ -20,6 +20,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -320,4 +321,58 @@ TEST_CASE("sharded streams: a busy room's slot migrated with its stream: nothing
     std::cout << "sharded streams migration: " << tick.sent << " of " << tick.sent << " delivered, "
               << asked << " publishes asked to the importing node; 50 more delivered within "
               << std::chrono::duration_cast<std::chrono::milliseconds>(continued).count() << " ms\n";
+}
+
+TEST_CASE("sharded streams: redis-cli --cluster reshard moves a busy room's slot: nothing lost, nothing twice")
+{
+    redis_cluster_server cluster(3, 0);
+    streams_cluster c(cluster, 2, {}, tagged(with_ids()));
+    const auto from = *c[0].broker().node_of("chat:{global}");
+    // reshard moves the source's lowest slots first: a room in that slot.
+    // CLUSTER NODES: "id address flags master ping pong epoch link slots...".
+    const auto nodes = ask(cluster, from, {"CLUSTER", "NODES"});
+    const auto mine = nodes.substr(nodes.rfind('\n', nodes.find("myself")) + 1);
+    std::istringstream fields(mine.substr(0, mine.find('\n')));
+    std::string field;
+    for (int i = 0; i < 9; ++i)
+        fields >> field;
+    const auto lowest = field.substr(0, field.find('-'));
+    INFO("CLUSTER NODES: " << nodes);
+    std::string room;
+    for (int i = 0; room.empty(); ++i)
+        if (std::to_string(redis::hash_slot("busy" + std::to_string(i))) == lowest)
+            room = "busy" + std::to_string(i);
+    const auto channel = room_channel(room);
+    REQUIRE(*c[0].broker().node_of(channel) == from);
+    redis::node_address to;
+    for (std::size_t i = 0; i < cluster.size(); ++i)
+        if (cluster.node(i).port() != from.port)
+            to = {"127.0.0.1", cluster.node(i).port()};
+    const auto member_conn = c.connect(1, "member");
+    const auto& member = member_conn.first;
+    REQUIRE_FALSE(c[1].join(member_conn.second, room));
+    c.settle();
+
+    ticker tick(c, room, 2ms);
+    run_for(c.io, 200ms);
+    auto reshard = cluster.start_cli({"--cluster", "reshard", "127.0.0.1:" + std::to_string(from.port), "--cluster-from",
+                                      ask(cluster, from, {"CLUSTER", "MYID"}), "--cluster-to",
+                                      ask(cluster, to, {"CLUSTER", "MYID"}), "--cluster-slots", "1", "--cluster-yes"});
+    REQUIRE(run_until(c.io, [&] { return !reshard.running(); }, 30000ms));
+    INFO("redis-cli: " << cluster.started_output());
+    REQUIRE(cluster.started_output().find("Moving slot " + lowest + " from") != std::string::npos);
+    const auto before = member->texts().size();
+    REQUIRE(run_until(c.io, [&] {
+        return *c[1].broker().node_of(channel) == to && member->texts().size() > before + 50;
+    }, 10000ms));
+    tick.timer.cancel();
+    c.run();
+    REQUIRE(run_until(c.io, [&] { return int(member->texts().size()) >= tick.sent; }, 5000ms));
+    c.run();
+    CHECK(payloads(member) == numbered(0, tick.sent - 1)); // every one, once, in order
+    CHECK(ask(cluster, to, {"XLEN", c[0].broker().stream_key(channel)}) == std::to_string(tick.sent));
+    CHECK(c[1].broker().stats().moved >= 1);
+    CHECK(c[0].broker().stats().publish_errors == 0);
+    std::cout << "sharded streams reshard (redis-cli): " << tick.sent << " of " << tick.sent << " delivered, "
+              << c[0].broker().stats().redirects << " commands redirected\n";
 }

@@ -98,6 +98,22 @@ public:
         return read(po.output_file);
     }
 
+    /// Starts `redis-cli ARGS...` (a `--cluster` command, say) without
+    /// waiting for it; what it prints goes to `output_file()`.
+    process start_cli(std::vector<std::string> args) const
+    {
+        std::vector<std::string> argv{cli()};
+        argv.insert(argv.end(), args.begin(), args.end());
+        process_options po;
+        po.output_file = output_file();
+        std::remove(po.output_file.c_str());
+        return process(argv, po);
+    }
+
+    /// What the last start_cli() printed so far.
+    std::string output_file() const { return (nodes_.front()->directory() / "cli-started.out").string(); }
+    std::string started_output() const { return read(output_file()); }
+
     /// CLUSTER INFO of node `i`.
     std::string cluster_info(std::size_t i) const { return cli_output(i, {"CLUSTER", "INFO"}); }
 
