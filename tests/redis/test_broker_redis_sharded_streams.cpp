@@ -20,6 +20,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -217,6 +218,13 @@ TEST_CASE("sharded streams: a stream or an inbox outside its channel's slot is r
     CHECK(ask(cluster, *b.node_of("inbox:{bob}"), {"EXISTS", "inbox:{bob}"}) == "0");
     CHECK(ask(cluster, *b.node_of("chat:room:{lobby}"), {"XLEN", "stream:chat:room:{lobby}"}) == "1");
     CHECK(b.stats().publish_errors == 2);
+
+    broker::redis_sharded_streams_options o;
+    o.streams.inbox.known_key = "known:{user}"; // not in the inbox's slot: refused at once
+    CHECK_THROWS_AS(broker::redis_sharded_streams(io.get_executor(), "redis://" + cluster.seeds(), o),
+                    std::invalid_argument);
+    o.streams.inbox.known_key = "known:{{user}}";
+    CHECK_NOTHROW(broker::redis_sharded_streams(io.get_executor(), "redis://" + cluster.seeds(), o));
 }
 
 TEST_CASE("sharded streams: a master killed, its replica promoted: the room resumes there, nothing lost or twice",

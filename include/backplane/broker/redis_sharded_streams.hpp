@@ -58,6 +58,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -164,17 +165,16 @@ public:
                         publish_handler done = {})
     {
         const auto slot = redis::hash_slot(channel);
-        if (redis::hash_slot(state_->stream_key.name(channel)) != slot
-            || (!user.empty() && redis::hash_slot(state_->inbox_key.name(user)) != slot))
+        if (!state_->in_slot(state_->stream_key, channel, slot)
+            || (!user.empty() && !state_->in_slot(state_->inbox_key, user, slot)))
             return state_->fail(std::move(done), error::cross_slot);
+        if (state_->map) // the usual case: straight to the slot's master
+            return publish_on(state_->shard_for(state_->map->master(slot)), channel, user, data, std::move(done));
         if (!state_->can_wait())
             return state_->fail(std::move(done), error::queue_full);
         state_->at(slot, [channel = std::string(channel), user = std::string(user), data = std::string(data),
                           done = std::move(done)](redis_streams& b) mutable {
-            if (user.empty())
-                b.publish(channel, data, std::move(done));
-            else
-                b.publish_direct(channel, user, data, std::move(done));
+            publish_on(b, channel, user, data, std::move(done));
         });
     }
 
@@ -273,6 +273,15 @@ public:
 private:
     using streams = std::unique_ptr<redis_streams>;
 
+    static void publish_on(redis_streams& b, std::string_view channel, std::string_view user, std::string_view data,
+                           publish_handler done)
+    {
+        if (user.empty())
+            b.publish(channel, data, std::move(done));
+        else
+            b.publish_direct(channel, user, data, std::move(done));
+    }
+
     static void add(redis_streams_stats& to, const redis_streams_stats& s)
     {
         to.published += s.published;
@@ -301,6 +310,12 @@ private:
                                            options.map_timeout})
         {
             detail::streams_state::validate(options.streams); // now, not once the map is read
+            const auto& known = options.streams.inbox.known_key;
+            if (!known.empty()
+                && redis::hash_slot(backplane::detail::name_pattern(known, "{user}").name("u"))
+                       != redis::hash_slot(inbox_key.name("u")))
+                throw std::invalid_argument("backplane: on a cluster the known key must be in the inbox's slot (\""
+                                            + known + "\": \"known:{{user}}\")");
         }
 
         void start()
@@ -378,6 +393,13 @@ private:
                 if (w.lock())
                     f();
             });
+        }
+
+        // Whether `pattern`'s key for `value` is in `slot`.
+        bool in_slot(const backplane::detail::name_pattern& pattern, std::string_view value, std::uint16_t slot)
+        {
+            pattern.name(value, scratch); // a reused buffer: no allocation per publish
+            return redis::hash_slot(scratch) == slot;
         }
 
         void at_user(std::string_view user, std::function<void(redis_streams&)> op)
@@ -598,6 +620,7 @@ private:
         std::vector<std::pair<std::uint16_t, std::function<void(redis_streams&)>>> waiting; // before the first map
         redis::cluster_watch watch;
         redis_sharded_streams_stats counts;
+        std::string scratch;
     };
 
     std::shared_ptr<state> state_;
