@@ -199,17 +199,17 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
             args.push_back(known_key->name(user));
         args.insert(args.end(), {inbox_length, expiry, std::string(data)});
         send(&store_lua, std::move(args),
-                      [w, done = std::move(done)](std::error_code ec, const redis::reply& r) {
-                          auto s = w.lock();
-                          if (!s)
-                              return;
-                          if (!ec && r.type == redis::reply::kind::nil)
-                              ++s->stats.unknown;
-                          else
-                              s->stats.inboxed += !ec;
-                          if (done)
-                              done(ec);
-                      });
+             [w, done = std::move(done)](std::error_code ec, const redis::reply& r) {
+                 auto s = w.lock();
+                 if (!s)
+                     return;
+                 if (!ec && r.type == redis::reply::kind::nil)
+                     ++s->stats.unknown;
+                 else
+                     s->stats.inboxed += !ec;
+                 if (done)
+                     done(ec);
+             });
     }
 
     // ---- subscriptions and the confirmation barrier --------------------------
@@ -520,15 +520,15 @@ struct streams_state : std::enable_shared_from_this<streams_state> {
         std::weak_ptr<streams_state> w = shared_from_this();
         entries.insert(entries.begin(), {"1", inbox_key.name(user)});
         send(&remove_lua, std::move(entries),
-                       [w, done = std::move(done)](std::error_code ec, const redis::reply& r) {
-                           auto s = w.lock();
-                           if (!s)
-                               return;
-                           if (!ec && r.integer > 0)
-                               s->stats.inbox_delivered += std::uint64_t(r.integer);
-                           if (done)
-                               done(ec);
-                       });
+             [w, done = std::move(done)](std::error_code ec, const redis::reply& r) {
+                 auto s = w.lock();
+                 if (!s)
+                     return;
+                 if (!ec && r.integer > 0)
+                     s->stats.inbox_delivered += std::uint64_t(r.integer);
+                 if (done)
+                     done(ec);
+             });
     }
 
     asio::any_io_executor executor;
