@@ -9,8 +9,10 @@
 // 32: the instances of a service, without WebSocket clients: the memory
 // transport) share one of them, each with its own broker, on one io_context:
 // redis_pubsub on the one Redis, redis_sharded (SSUBSCRIBE, SPUBLISH) on the
-// cluster.
-// - rooms/...: 1,000 rooms of 10 users, each user on a hub chosen at random
+// cluster; with history, redis_streams on the one Redis and
+// redis_sharded_streams on the cluster (a stream per channel, written by the
+// same script that publishes).
+// - rooms/... and rooms/..._streams: 1,000 rooms of 10 users, each user on a hub chosen at random
 //   as a balancer would; an iteration sends one message to every room, and
 //   as many times that as there are masters (1, 3): each master gets as many
 //   messages at a time as the one Redis, as it would near its limit (Redis's
@@ -27,6 +29,8 @@
 // Replicas are not counted: each would run on its own host, as its master.
 #include <backplane/broker/redis_pubsub.hpp>
 #include <backplane/broker/redis_sharded.hpp>
+#include <backplane/broker/redis_sharded_streams.hpp>
+#include <backplane/broker/redis_streams.hpp>
 #include <backplane/hub.hpp>
 #include <backplane/transport/memory.hpp>
 
@@ -95,17 +99,50 @@ private:
     std::vector<std::unique_ptr<bp::redis::connection>> nodes_;
 };
 
+// Whether the broker runs on the one Redis (else on the cluster).
+template <class Broker>
+constexpr bool on_one_redis =
+    std::is_same_v<Broker, bp::broker::redis_pubsub> || std::is_same_v<Broker, bp::broker::redis_streams>;
+
 // The masters' URLs (the one Redis, or the cluster's masters).
 template <class Broker>
 std::vector<std::string> masters()
 {
-    if constexpr (std::is_same_v<Broker, bp::broker::redis_pubsub>)
+    if constexpr (on_one_redis<Broker>)
         return {one_redis->url()};
     std::vector<std::string> out;
     for (std::size_t i = 0; i < cluster->size(); ++i)
         if (cluster->cli_output(i, {"ROLE"}).rfind("master", 0) == 0)
             out.push_back(cluster->node(i).url());
     return out;
+}
+
+// Each broker's options, and their connection settings.
+template <class Broker>
+struct options;
+template <>
+struct options<bp::broker::redis_pubsub> {
+    using type = bp::broker::redis_pubsub_options;
+};
+template <>
+struct options<bp::broker::redis_streams> {
+    using type = bp::broker::redis_streams_options;
+};
+template <>
+struct options<bp::broker::redis_sharded> {
+    using type = bp::broker::redis_sharded_options;
+};
+template <>
+struct options<bp::broker::redis_sharded_streams> {
+    using type = bp::broker::redis_sharded_streams_options;
+};
+template <class O>
+bp::redis::connection_options& connection_options(O& o)
+{
+    if constexpr (std::is_same_v<O, bp::broker::redis_sharded_streams_options>)
+        return o.streams.connection;
+    else
+        return o.connection;
 }
 
 // N hubs on the server or the cluster, their users' connections, the barrier.
@@ -120,17 +157,16 @@ public:
             bp::hub_options o;
             o.global_channels = global_channels;
             o.instance_id = "i" + std::to_string(i + 1);
-            if constexpr (std::is_same_v<Broker, bp::broker::redis_pubsub>) {
-                bp::broker::redis_pubsub_options bo;
-                bo.connection.max_pending = 1 << 20;
-                all_.push_back(std::make_unique<hub_type>(
-                    bp::transport::memory{}, Broker(io.get_executor(), one_redis->url(), bo), o));
-            } else {
-                bp::broker::redis_sharded_options bo;
-                bo.connection.max_pending = 1 << 20;
-                all_.push_back(std::make_unique<hub_type>(
-                    bp::transport::memory{}, Broker(io.get_executor(), "redis://" + cluster->seeds(), bo), o));
+            typename options<Broker>::type bo;
+            connection_options(bo).max_pending = 1 << 20;
+            if constexpr (std::is_same_v<Broker, bp::broker::redis_sharded_streams>) {
+                // A stream in its channel's slot: the room is the hash tag.
+                o.global_channel = "chat:{global}";
+                o.room_channel = "chat:room:{{room}}";
+                o.user_channel = "notif:user:{{user}}";
             }
+            const std::string url = on_one_redis<Broker> ? one_redis->url() : "redis://" + cluster->seeds();
+            all_.push_back(std::make_unique<hub_type>(bp::transport::memory{}, Broker(io.get_executor(), url, bo), o));
         }
         run_until(io, [&] { return connected(); });
     }
@@ -159,7 +195,7 @@ public:
         if (!run_until(io, [&] { return connected(); }))
             return false;
         std::size_t left = all_.size();
-        if constexpr (std::is_same_v<Broker, bp::broker::redis_pubsub>) {
+        if constexpr (on_one_redis<Broker>) {
             for (auto& h : all_)
                 h->broker().publisher().execute({"PING"}, [&](std::error_code, const bp::redis::reply&) { --left; });
             if (!run_until(io, [&] { return left == 0; }))
@@ -292,6 +328,8 @@ int main(int argc, char** argv)
     };
     each(benchmark::RegisterBenchmark("rooms/one_redis", rooms<bp::broker::redis_pubsub>));
     each(benchmark::RegisterBenchmark("rooms/cluster", rooms<bp::broker::redis_sharded>));
+    each(benchmark::RegisterBenchmark("rooms/one_redis_streams", rooms<bp::broker::redis_streams>));
+    each(benchmark::RegisterBenchmark("rooms/cluster_streams", rooms<bp::broker::redis_sharded_streams>));
     each(benchmark::RegisterBenchmark("global/one_redis", global<bp::broker::redis_pubsub>, 1));
     each(benchmark::RegisterBenchmark("global/cluster", global<bp::broker::redis_sharded>, 1));
     each(benchmark::RegisterBenchmark("global/cluster_spread", global<bp::broker::redis_sharded>, 16));

@@ -118,15 +118,19 @@ const clusterRows = [["core_cluster.json", 1], ["core_cluster_masters.json", 0]]
 });
 const clusterRow = (kind, setup, replicas, hubs) =>
   clusterRows.find((r) => r.kind === kind && r.setup === setup && r.replicas === replicas && r.hubs === hubs);
-// The busiest master's limit on the cluster over the one Redis's, in the same run.
+// The busiest master's limit on the cluster over the one Redis's, in the same
+// run: "cluster" against "one_redis", "cluster_streams" against "one_redis_streams".
+const oneRedisOf = (setup) => (setup.endsWith("_streams") ? "one_redis_streams" : "one_redis");
 const clusterRatio = (kind, setup, replicas, hubs) => {
-  const [them, one] = [clusterRow(kind, setup, replicas, hubs), clusterRow(kind, "one_redis", replicas, hubs)];
+  const [them, one] = [clusterRow(kind, setup, replicas, hubs), clusterRow(kind, oneRedisOf(setup), replicas, hubs)];
   return them && one ? them.capacity.median / one.capacity.median : null;
 };
 const clusterHubs = [...new Set(clusterRows.map((r) => r.hubs))].sort((a, b) => a - b);
 const setupLabels = {
   one_redis: "one Redis (redis_pubsub)", cluster: "3-master cluster (redis_sharded)",
   cluster_spread: "3-master cluster, 16 global channels",
+  one_redis_streams: "one Redis, with history (redis_streams)",
+  cluster_streams: "3-master cluster, with history (redis_sharded_streams)",
 };
 
 // ---- end to end ----------------------------------------------------------------
@@ -351,24 +355,30 @@ if (clusterRows.length) {
     id: "cluster", title: "Past one Redis: a Redis Cluster against one Redis",
     html: conclusion(`Room messages a 3-master cluster carries before its busiest master fills a core, over one Redis: ` +
       `with a replica per master ${ratios("rooms", "cluster", 1)}; the masters alone ${ratios("rooms", "cluster", 0)}. ` +
+      `With history (a stream per room): with a replica per master ${ratios("rooms", "cluster_streams", 1)}; the masters ` +
+      `alone ${ratios("rooms", "cluster_streams", 0)}. ` +
       `Broadcasts on one global channel stay on one master (${ratios("global", "cluster", 1)}); spread over 16 global ` +
       `channels ${ratios("global", "cluster_spread", 1)}.`) +
       p("N hubs in one process (memory transport, one broker each) on one redis-server (redis_pubsub) or on a local Redis " +
         "Cluster of 3 masters (redis_sharded). Rooms: 1,000 rooms of 10 users placed on the hubs at random, one message per " +
         "room, three per room on the cluster so that each master reads as many at a time as the one Redis. Broadcasts: " +
-        "1,000 an iteration from random hubs, 3,000 on the cluster. Redis CPU from INFO cpu on each master; a master's limit is one second of " +
+        "1,000 an iteration from random hubs, 3,000 on the cluster. With history: the same rooms on redis_streams (one Redis) " +
+        "and redis_sharded_streams (the cluster), each message appended to its room's stream by the script that publishes it. Redis CPU from INFO cpu on each master; a master's limit is one second of " +
         "CPU over its CPU per message (its core full). On this machine every server shares two cores with the hubs, so " +
         "the limits are projections, not rates reached. A master forwards each sharded message to its replica over the " +
         "cluster bus, hence the run with the masters alone. The median of the repetitions.") +
       capacityChart("rooms", "Room messages/s at which the busiest master fills its core", "cluster-rooms", [
         ["one Redis", "one_redis", 1], ["cluster, a replica per master", "cluster", 1], ["cluster, masters alone", "cluster", 0]]) +
+      capacityChart("rooms", "Room messages/s with history at which the busiest master fills its core", "cluster-streams", [
+        ["one Redis", "one_redis_streams", 1], ["cluster, a replica per master", "cluster_streams", 1],
+        ["cluster, masters alone", "cluster_streams", 0]]) +
       capacityChart("global", "Broadcasts/s at which the busiest master fills its core", "cluster-global", [
         ["one Redis", "one_redis", 1], ["cluster, one global channel", "cluster", 1], ["cluster, 16 global channels", "cluster_spread", 1]]) +
       table({
         caption: "Redis CPU per message and the busiest master's limit",
         columns: ["messages", "setup", "replicas", "hubs", "received/msg", "Redis CPU us/msg, all masters", "busiest master us/msg",
           "min to max", "limit, msgs/s (median)"],
-        rows: clusterRows.map((r) => [r.kind, setupLabels[r.setup] || r.setup, r.setup === "one_redis" ? "-" : r.replicas, r.hubs,
+        rows: clusterRows.map((r) => [r.kind, setupLabels[r.setup] || r.setup, r.setup.startsWith("one_redis") ? "-" : r.replicas, r.hubs,
           fixed(r.received.median, 2), fixed(r.total.median, 2), fixed(r.busiest.median, 2), range(r.busiest, 2),
           Math.round(r.capacity.median)]),
       }),

@@ -15,10 +15,11 @@
 #   by user channel, shared channel and host lookup with 10,000 and 100,000
 #   users (QUICK: 10,000);
 # - past one Redis: 2, 8 and 32 hubs on one Redis (redis_pubsub) against
-#   a 3-master Redis Cluster (redis_sharded), room messages and broadcasts:
-#   Redis CPU per message on the busiest master, and the rate that would
-#   fill its core; with a replica per master, and the masters alone
-#   (QUICK: 2 hubs);
+#   a 3-master Redis Cluster (redis_sharded), room messages and broadcasts,
+#   and room messages with history (redis_streams against
+#   redis_sharded_streams): Redis CPU per message on the busiest master, and
+#   the rate that would fill its core; with a replica per master, and the
+#   masters alone (QUICK: 2 hubs);
 # - end to end: two instances on a Redis of their own and 1,000 clients of
 #   the load generator, 64-byte broadcasts at rising rates, for each broker,
 #   and the bare broadcaster (one process, no backplane) as the floor; Redis

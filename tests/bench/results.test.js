@@ -57,19 +57,21 @@ for (const routing of Object.keys(perDm)) {
   }
 }
 
-// Past one Redis: both setups at the same hub counts; the rooms are placed
-// alike (the same seed), so each hub receives the same per message on both.
+// Past one Redis: both setups at the same hub counts, with history and
+// without; the rooms are placed alike (the same seed), so each hub receives
+// the same per message on both.
 for (const replicas of [1, 0]) {
   const rows = results.cluster.filter((r) => r.replicas === replicas);
-  for (const kind of ["rooms", "global"]) {
-    const one = rows.filter((r) => r.kind === kind && r.setup === "one_redis");
-    const sharded = rows.filter((r) => r.kind === kind && r.setup === "cluster");
-    assert.ok(one.length >= 1, `${kind}, replicas ${replicas}: one Redis measured`);
-    assert.deepStrictEqual(sharded.map((r) => r.hubs), one.map((r) => r.hubs), `${kind}: the cluster at the same hub counts`);
+  for (const [kind, base, setup] of [["rooms", "one_redis", "cluster"], ["global", "one_redis", "cluster"],
+    ["rooms", "one_redis_streams", "cluster_streams"]]) {
+    const one = rows.filter((r) => r.kind === kind && r.setup === base);
+    const sharded = rows.filter((r) => r.kind === kind && r.setup === setup);
+    assert.ok(one.length >= 1, `${kind}, ${base}, replicas ${replicas}: one Redis measured`);
+    assert.deepStrictEqual(sharded.map((r) => r.hubs), one.map((r) => r.hubs), `${kind}, ${setup}: at the same hub counts`);
     for (const r of [...one, ...sharded]) {
       spreadOk(r.busiest, `${kind}, ${r.setup}, ${r.hubs} hubs: busiest master's CPU`);
       assert.ok(r.busiest.median > 0 && r.capacity.median > 0, `${kind}, ${r.setup}, ${r.hubs} hubs: CPU measured`);
-      assert.strictEqual(r.masters.median, r.setup === "one_redis" ? 1 : 3, `${r.setup}: its masters`);
+      assert.strictEqual(r.masters.median, r.setup === base ? 1 : 3, `${r.setup}: its masters`);
       if (kind === "global") assert.strictEqual(r.received.median, r.hubs, "a broadcast reaches every hub once");
       const twin = one.find((o) => o.hubs === r.hubs);
       assert.strictEqual(r.received.median, twin.received.median, `${kind}, ${r.hubs} hubs: the same receipts on both`);
