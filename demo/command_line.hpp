@@ -258,8 +258,8 @@ inline settings parse_args(int argc, char** argv)
     s.transport.drain_notice = std::string(protocol::draining);
     s.transport.batch_writes = batch_writes == "on";
     s.history_expiry = std::chrono::seconds(expiry_s);
-    // One instance: nothing to map; a Redis Cluster: the map's scripts are one Redis's.
-    s.presence = presence == "on" && s.broker != "memory" && s.broker.rfind("redis-sharded", 0) != 0;
+    // One instance: nothing to map.
+    s.presence = presence == "on" && s.broker != "memory";
     const auto fail = [](const char* why) {
         std::fprintf(stderr, "backplane-instance: %s\nRun with --help for more information.\n", why);
         std::exit(2);

@@ -35,6 +35,7 @@
 #include <backplane/broker/redis_sharded.hpp>
 #include <backplane/broker/redis_sharded_streams.hpp>
 #include <backplane/broker/redis_streams.hpp>
+#include <backplane/locator/redis_cluster_presence.hpp>
 #include <backplane/locator/redis_presence.hpp>
 #endif
 
@@ -87,11 +88,19 @@ int main(int argc, char** argv)
             return serve(io, s, broker::memory(bus, io.get_executor()), locator::none(io.get_executor()));
         }
 #if BACKPLANE_DEMO_WITH_REDIS
-        if (s.broker.rfind("redis-sharded", 0) == 0) { // --redis lists seed nodes; no presence: its map is one Redis's
+        if (s.broker.rfind("redis-sharded", 0) == 0) { // --redis lists seed nodes
             auto seeds = redis::parse_seeds(s.redis);
             for (auto& seed : seeds)
                 if (s.redis_password)
                     seed.password = *s.redis_password;
+            // Presence: the user -> instance map on the master of one slot.
+            const auto on_cluster = [&](auto broker) {
+                if (!s.presence)
+                    return serve(io, s, std::move(broker), locator::none(io.get_executor()));
+                locator::redis_cluster_presence_options po;
+                po.presence.client_name = s.instance_id;
+                return serve(io, s, std::move(broker), locator::redis_cluster_presence(io.get_executor(), seeds, po));
+            };
             if (s.broker == "redis-sharded-streams") {
                 broker::redis_sharded_streams_options o;
                 o.streams.client_name = s.instance_id;
@@ -99,13 +108,11 @@ int main(int argc, char** argv)
                 o.streams.idle_expiry = s.history_expiry;
                 if (s.keep_for_known)
                     o.streams.inbox.known_key = "known:{{user}}"; // in the user's slot, as the inbox
-                return serve(io, s, broker::redis_sharded_streams(io.get_executor(), std::move(seeds), o),
-                             locator::none(io.get_executor()));
+                return on_cluster(broker::redis_sharded_streams(io.get_executor(), seeds, o));
             }
             broker::redis_sharded_options o;
             o.client_name = s.instance_id;
-            return serve(io, s, broker::redis_sharded(io.get_executor(), std::move(seeds), o),
-                         locator::none(io.get_executor()));
+            return on_cluster(broker::redis_sharded(io.get_executor(), seeds, o));
         }
         // The password from a file or the environment, never only from the command line.
         redis::config server = redis::parse_url(s.redis);

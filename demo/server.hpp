@@ -107,6 +107,8 @@ private:
             o.global_channel = "chat:{global}";
             o.room_channel = "chat:room:{{room}}";
             o.user_channel = "notif:user:{{user}}";
+            o.instance_channel = "instance:{{instance}}";
+            o.shared_direct_channel = "dm:{all}";
         }
         o.direct = s.direct == "shared"     ? backplane::direct_routing::shared_channel
                    : s.direct == "instance" ? backplane::direct_routing::instance_channel

@@ -162,6 +162,17 @@ TEST_CASE("cluster: with history (redis-sharded-streams), a client back on the o
     }
     bob->send_text(R"({"op":"send","room":"room0","text":"live"})");
     CHECK(texts_until(*alice, "live").empty()); // nothing twice
+
+    // Presence on the cluster: where each user is, as seen from the other instance.
+    auto carol = a.connect("carol");
+    carol->send_text(R"({"op":"where","user":"alice"})");
+    auto at = parse(carol->read_text());
+    CHECK(field(at, "type") == "presence");
+    CHECK(field(at, "instance") == "b");
+    REQUIRE(wait_until([&] {
+        bob->send_text(R"({"op":"where","user":"carol"})");
+        return field(parse(bob->read_text()), "instance") == "a";
+    }));
     CHECK(b.metric("backplane_cluster_shards") == 3);
     CHECK(b.metric("backplane_inbox_delivered_total") == 1);
     CHECK(a.metric("backplane_redis_publish_errors_total") == 0);

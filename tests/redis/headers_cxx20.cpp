@@ -3,6 +3,7 @@
 #include <backplane/broker/redis_sharded.hpp>
 #include <backplane/broker/redis_sharded_streams.hpp>
 #include <backplane/broker/redis_streams.hpp>
+#include <backplane/locator/redis_cluster_presence.hpp>
 #include <backplane/locator/redis_presence.hpp>
 #include <backplane/redis/cluster_map.hpp>
 #include <backplane/redis/cluster_watch.hpp>

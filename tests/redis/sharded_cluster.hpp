@@ -14,28 +14,32 @@
 #include <asio/io_context.hpp>
 #include <catch2/catch.hpp>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace backplane::test {
 
 /// N hubs, "i1".."iN", each with its own Broker on one cluster, reached
-/// through all its nodes as seeds.
-template <class Broker, class Options>
+/// through all its nodes as seeds; `make_locator(io)` makes each hub's
+/// locator (without it, Locator(executor)).
+template <class Broker, class Options, class Locator = locator::none>
 struct basic_sharded_cluster {
-    using hub_type = basic_hub<transport::memory, Broker>;
+    using hub_type = basic_hub<transport::memory, Broker, Locator>;
 
-    basic_sharded_cluster(const redis_cluster_server& cluster, int n, Options base = {}, hub_options hub_base = {})
+    basic_sharded_cluster(const redis_cluster_server& cluster, int n, Options base = {}, hub_options hub_base = {},
+                          std::function<Locator(asio::io_context&)> make_locator = {})
     {
         for (int i = 0; i < n; ++i) {
             hub_options options = hub_base;
             options.instance_id = "i" + std::to_string(i + 1);
             hubs.push_back(std::make_unique<hub_type>(
                 transport::memory{}, Broker(io.get_executor(), "redis://" + cluster.seeds(), named(base, options.instance_id)),
-                options));
+                locator_for(make_locator), options));
         }
         REQUIRE(run_until(io, [&] { return connected(); }, 10000ms));
     }
@@ -77,6 +81,14 @@ struct basic_sharded_cluster {
     std::vector<std::unique_ptr<hub_type>> hubs;
 
 private:
+    Locator locator_for(const std::function<Locator(asio::io_context&)>& make)
+    {
+        if constexpr (std::is_constructible_v<Locator, asio::any_io_executor>)
+            if (!make)
+                return Locator(io.get_executor());
+        return make(io);
+    }
+
     // The connections' names in CLIENT LIST start with the instance's id.
     static Options named(Options o, const std::string& id)
     {
