@@ -110,7 +110,7 @@ public:
         : state_(std::make_shared<state>(ex, std::move(seeds), std::move(options)))
     {
         state_->self = state_;
-        state_->start_watch();
+        state_->watch.start(redis::cluster_watch::of(state_->self));
     }
 
     /// As above, with the seeds read from "redis://host:port,host:port,...":
@@ -224,26 +224,6 @@ private:
         }
 
         // ---- the map ----
-
-        void start_watch()
-        {
-            watch.start({[w = self] {
-                             std::vector<redis::node_address> ready;
-                             if (auto s = w.lock())
-                                 for (const auto& [node, sh] : s->shards)
-                                     if (sh->pub.state() == redis::connection_state::ready)
-                                         ready.push_back(node);
-                             return ready;
-                         },
-                         [w = self] {
-                             auto s = w.lock();
-                             return s && s->settled();
-                         },
-                         [w = self](redis::slot_map m) {
-                             if (auto s = w.lock())
-                                 s->apply(std::move(m));
-                         }});
-        }
 
         // The new map: every channel to its owner, masters no longer named
         // let go, waiting publishes sent.
@@ -398,6 +378,16 @@ private:
         redis::config config_for(const redis::node_address& node) const { return watch.config_for(node); }
 
         // ---- watching ----
+
+        // The masters to ask for the map first: those whose connection is up.
+        std::vector<redis::node_address> masters_ready() const
+        {
+            std::vector<redis::node_address> ready;
+            for (const auto& [node, sh] : shards)
+                if (sh->pub.state() == redis::connection_state::ready)
+                    ready.push_back(node);
+            return ready;
+        }
 
         bool settled() const
         {

@@ -321,22 +321,7 @@ private:
         void start()
         {
             start_hooks();
-            watch.start({[w = self] {
-                             std::vector<redis::node_address> ready;
-                             if (auto s = w.lock())
-                                 for (const auto& [node, b] : s->shards)
-                                     if (b->publisher().state() == redis::connection_state::ready)
-                                         ready.push_back(node);
-                             return ready;
-                         },
-                         [w = self] {
-                             auto s = w.lock();
-                             return s && s->settled();
-                         },
-                         [w = self](redis::slot_map m) {
-                             if (auto s = w.lock())
-                                 s->apply(std::move(m));
-                         }});
+            watch.start(redis::cluster_watch::of(self));
         }
 
         // ---- the map ----
@@ -561,6 +546,16 @@ private:
                 if (mine.get() == b)
                     return true;
             return false;
+        }
+
+        // The masters to ask for the map first: those whose connection is up.
+        std::vector<redis::node_address> masters_ready() const
+        {
+            std::vector<redis::node_address> ready;
+            for (const auto& [node, b] : shards)
+                if (b->publisher().state() == redis::connection_state::ready)
+                    ready.push_back(node);
+            return ready;
         }
 
         bool settled() const

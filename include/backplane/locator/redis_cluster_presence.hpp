@@ -156,10 +156,7 @@ public:
     std::optional<redis::node_address> node() const { return state_->node; }
 
     /// Whether the presence on the map's master has its connection ready.
-    bool connected() const noexcept
-    {
-        return state_->current && state_->current->commands().state() == redis::connection_state::ready;
-    }
+    bool connected() const noexcept { return state_->settled(); }
 
     /// The presence on the map's master, for its stats; nullptr before one.
     const redis_presence* presence() const noexcept { return state_->current ? &*state_->current : nullptr; }
@@ -185,16 +182,15 @@ private:
 
         void start()
         {
-            watch.start({{},
-                         [w = self] {
-                             auto s = w.lock();
-                             return s && s->current
-                                    && s->current->commands().state() == redis::connection_state::ready;
-                         },
-                         [w = self](redis::slot_map m) {
-                             if (auto s = w.lock())
-                                 s->apply(m);
-                         }});
+            watch.start(redis::cluster_watch::of(self));
+        }
+
+        // The map is asked of the seeds (its master may be the one gone).
+        std::vector<redis::node_address> masters_ready() const { return {}; }
+
+        bool settled() const noexcept
+        {
+            return current && current->commands().state() == redis::connection_state::ready;
         }
 
         // A presence on the map's master, if that is another one now.

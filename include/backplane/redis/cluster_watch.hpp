@@ -104,6 +104,25 @@ public:
         std::function<void(slot_map)> apply;                      ///< a map read
     };
 
+    /// The owner `w` points to, while it lives: its members masters_ready(),
+    /// settled() and apply(slot_map).
+    template <class Owner>
+    static owner of(const std::weak_ptr<Owner>& w)
+    {
+        return {[w] {
+                    auto o = w.lock();
+                    return o ? o->masters_ready() : std::vector<node_address>{};
+                },
+                [w] {
+                    auto o = w.lock();
+                    return o && o->settled();
+                },
+                [w](slot_map m) {
+                    if (auto o = w.lock())
+                        o->apply(std::move(m));
+                }};
+    }
+
     /// @throws std::invalid_argument on no seed, or a seed that is a Unix socket.
     cluster_watch(asio::any_io_executor ex, std::vector<config> seeds, cluster_watch_options options)
         : state_(std::make_shared<state>(std::move(ex), std::move(seeds), std::move(options)))
