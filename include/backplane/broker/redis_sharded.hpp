@@ -42,6 +42,7 @@
 #include <backplane/redis/cluster_watch.hpp>
 #include <backplane/redis/config.hpp>
 #include <backplane/redis/connection.hpp>
+#include <backplane/redis/detail/placement.hpp>
 #include <backplane/redis/options.hpp>
 #include <backplane/redis/slot.hpp>
 #include <backplane/redis/subscriber.hpp>
@@ -136,23 +137,13 @@ public:
 
     void subscribe(std::string_view channel)
     {
-        auto [it, inserted] = state_->channels.emplace(std::string(channel), nullptr);
-        if (inserted) {
-            ++state_->unplaced;
-            state_->place(*it);
-        }
+        if (auto* added = state_->channels.add(channel))
+            state_->place(*added);
     }
 
     void unsubscribe(std::string_view channel)
     {
-        auto it = state_->channels.find(std::string(channel));
-        if (it == state_->channels.end())
-            return;
-        if (it->second)
-            it->second->sub.unsubscribe(channel);
-        else
-            --state_->unplaced;
-        state_->channels.erase(it);
+        state_->channels.remove(channel, [channel](shard& sh) { sh.sub.unsubscribe(channel); });
     }
 
     void publish(std::string_view channel, std::string_view data, backplane::publish_handler done = {})
@@ -254,20 +245,17 @@ private:
 
         // Subscribes a channel at the master of its slot, moving it there
         // from the node that held it.
-        void place(std::pair<const std::string, shard*>& entry)
+        void place(redis::detail::placement<shard>::entry& entry)
         {
             if (!map)
                 return;
-            shard& owner = shard_for(map->master(redis::hash_slot(entry.first)));
-            if (entry.second == &owner)
-                return;
-            if (entry.second) {
-                entry.second->sub.unsubscribe(entry.first);
-                ++counts.moved;
-            } else
-                --unplaced;
-            entry.second = &owner;
-            owner.sub.subscribe(entry.first);
+            channels.place(entry, shard_for(map->master(redis::hash_slot(entry.first))), [&](shard* from, shard& to) {
+                if (from) {
+                    from->sub.unsubscribe(entry.first);
+                    ++counts.moved;
+                }
+                to.sub.subscribe(entry.first);
+            });
         }
 
         // A node ended or refused these channels: wherever the map says now,
@@ -279,14 +267,12 @@ private:
             if (redirect && map && !redirect->ask)
                 map->move(redirect->slot, redirect->to);
             for (const auto& name : lost) {
-                auto it = channels.find(name);
-                if (it == channels.end() || it->second != from)
-                    continue; // unsubscribed, or already elsewhere
-                it->second = nullptr; // waits for a map that names another node
-                ++unplaced;
+                auto* entry = channels.drop(name, from); // waits for a map that names another node
+                if (!entry)
+                    continue;
                 ++counts.moved;
                 if (map && map->master(redis::hash_slot(name)) != from->node)
-                    place(*it);
+                    place(*entry);
             }
             watch.read();
         }
@@ -391,7 +377,7 @@ private:
 
         bool settled() const
         {
-            if (unplaced > 0)
+            if (channels.waiting() > 0)
                 return false;
             for (const auto& [node, sh] : shards)
                 if (!sh->ready())
@@ -430,8 +416,7 @@ private:
         backplane::message_handler on_message;
         std::optional<redis::slot_map> map;
         std::unordered_map<redis::node_address, std::unique_ptr<shard>, redis::node_hash> shards;
-        std::unordered_map<std::string, shard*> channels; // wanted, and where (nullptr: waiting for a node)
-        std::size_t unplaced = 0;                         // channels waiting for a node
+        redis::detail::placement<shard> channels; // wanted, and where
         std::vector<std::shared_ptr<outgoing>> waiting;   // published before the first map
         redis::cluster_watch watch;
         redis_sharded_stats counts;

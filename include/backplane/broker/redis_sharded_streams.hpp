@@ -47,6 +47,7 @@
 #include <backplane/policies.hpp>
 #include <backplane/redis/cluster_map.hpp>
 #include <backplane/redis/cluster_watch.hpp>
+#include <backplane/redis/detail/placement.hpp>
 #include <backplane/redis/slot.hpp>
 
 #include <asio/any_io_executor.hpp>
@@ -135,24 +136,14 @@ public:
 
     void subscribe(std::string_view channel)
     {
-        auto [it, inserted] = state_->channels.emplace(std::string(channel), nullptr);
-        if (inserted) {
-            ++state_->unplaced;
-            state_->place(*it);
-        }
+        if (auto* added = state_->channels.add(channel))
+            state_->place(*added);
     }
 
     void unsubscribe(std::string_view channel)
     {
-        auto it = state_->channels.find(std::string(channel));
-        if (it == state_->channels.end())
-            return;
-        if (it->second)
-            it->second->unsubscribe(channel);
-        else
-            --state_->unplaced;
-        state_->parked.erase(it->first);
-        state_->channels.erase(it);
+        state_->channels.remove(channel, [channel](redis_streams& b) { b.unsubscribe(channel); });
+        state_->parked.erase(std::string(channel));
     }
 
     void publish(std::string_view channel, std::string_view data, publish_handler done = {})
@@ -240,8 +231,8 @@ public:
     /// The last id handed to the hub on `channel`; empty if none.
     std::string last_id(std::string_view channel) const
     {
-        auto it = state_->channels.find(std::string(channel));
-        return it == state_->channels.end() || !it->second ? std::string() : it->second->last_id(channel);
+        auto* b = state_->channels.shard_of(channel);
+        return b ? b->last_id(channel) : std::string();
     }
 
     /// The master serving `channel` now, per the map (empty before the map).
@@ -404,26 +395,22 @@ private:
 
         // Subscribes a channel at the master of its slot, taken over from
         // the master that held it with where the hub is in its stream.
-        void place(std::pair<const std::string, redis_streams*>& entry)
+        void place(redis::detail::placement<redis_streams>::entry& entry)
         {
             if (!map)
                 return;
-            redis_streams& owner = shard_for(map->master(redis::hash_slot(entry.first)));
-            if (entry.second == &owner)
-                return;
-            detail::streams_state::handover h;
-            if (entry.second) {
-                h = entry.second->state_->release(entry.first);
-                ++counts.moved;
-            } else {
-                --unplaced;
-                if (auto kept = parked.find(entry.first); kept != parked.end()) { // dropped before
+            auto& owner = shard_for(map->master(redis::hash_slot(entry.first)));
+            channels.place(entry, owner, [&](redis_streams* from, redis_streams& to) {
+                detail::streams_state::handover h;
+                if (from) {
+                    h = from->state_->release(entry.first);
+                    ++counts.moved;
+                } else if (auto kept = parked.find(entry.first); kept != parked.end()) { // dropped before
                     h = std::move(kept->second);
                     parked.erase(kept);
                 }
-            }
-            entry.second = &owner;
-            owner.state_->adopt(entry.first, std::move(h));
+                to.state_->adopt(entry.first, std::move(h));
+            });
         }
 
         // A node ended or refused these channels: wherever the map says now,
@@ -435,15 +422,13 @@ private:
             if (redirect && map && !redirect->ask)
                 map->move(redirect->slot, redirect->to);
             for (const auto& name : lost) {
-                auto it = channels.find(name);
-                if (it == channels.end() || it->second != from)
-                    continue; // unsubscribed, or already elsewhere
+                auto* entry = channels.drop(name, from); // waits for a map that names another node
+                if (!entry)
+                    continue;
                 parked[name] = from->state_->release(name);
-                it->second = nullptr;
-                ++unplaced;
                 ++counts.moved;
                 if (map && &shard_for(map->master(redis::hash_slot(name))) != from)
-                    place(*it);
+                    place(*entry);
             }
             watch.read();
         }
@@ -560,7 +545,7 @@ private:
 
         bool settled() const
         {
-            if (unplaced > 0)
+            if (channels.waiting() > 0)
                 return false;
             for (const auto& [node, b] : shards)
                 if (!b->connected())
@@ -609,9 +594,8 @@ private:
         std::unordered_map<redis::node_address, streams, redis::node_hash> shards;
         std::vector<streams> retiring; // let go of, answering what was sent to it
         std::shared_ptr<const detail::streams_state::cluster_hooks> hooks;
-        std::unordered_map<std::string, redis_streams*> channels; // wanted, and where (nullptr: waiting for a node)
+        redis::detail::placement<redis_streams> channels; // wanted, and where
         std::unordered_map<std::string, detail::streams_state::handover> parked; // dropped, waiting for a node
-        std::size_t unplaced = 0;                                                 // channels waiting for a node
         std::vector<std::pair<std::uint16_t, std::function<void(redis_streams&)>>> waiting; // before the first map
         redis::cluster_watch watch;
         redis_sharded_streams_stats counts;
